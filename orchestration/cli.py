@@ -1,0 +1,204 @@
+"""`stockpilot` command line: generate a demo ERP drop, run the planning job, open the UI.
+
+    stockpilot demo       generate demo data (if the landing folder is empty) and run weekly_planning
+    stockpilot generate   write a demo ERP drop (see `stockpilot generate --help`)
+    stockpilot run        run a job (default weekly_planning) in this process, recorded in DAGSTER_HOME
+    stockpilot ui         start the Dagster UI on 127.0.0.1 with the same DAGSTER_HOME
+    stockpilot prepare    parse the dbt project (build the manifest) if it is missing or stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from orchestration import settings
+
+# Sizes of the generated demo network. `demo` is what the main job runs on a fresh machine: big
+# enough to show every demand pattern, small enough to finish in a few minutes on 2 cores.
+DEMO_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"n_dcs": 1, "n_stores": 4, "n_skus": 40, "days": 400},
+    "demo": {"n_dcs": 2, "n_stores": 12, "n_skus": 150, "days": 730},
+    "large": {"n_dcs": 4, "n_stores": 100, "n_skus": 1000, "days": 730},
+}
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ml.demo_erp import DemoConfig, generate_demo_erp
+
+    size = DEMO_SIZES[args.size]
+    config = DemoConfig(seed=args.seed, **size)
+    for field in ("n_stores", "n_skus", "n_dcs", "days"):
+        value = getattr(args, field, None)
+        if value is not None:
+            setattr(config, field, value)
+    landing = Path(args.out) if args.out else settings.landing_dir()
+    truth = settings.data_dir() / "truth"
+    _print(
+        f"generating demo ERP drop into {landing} "
+        f"({config.n_dcs} DCs, {config.n_stores} stores, {config.n_skus} SKUs, {config.days} days)"
+    )
+    summary = generate_demo_erp(config, landing, truth_dir=truth)
+    _print(f"  done in {summary.get('seconds', 0):.1f}s: {summary.get('rows', {})}")
+    return 0
+
+
+def _landing_is_empty(landing: Path) -> bool:
+    return not (landing / "sales").is_dir() or not any((landing / "sales").iterdir())
+
+
+def _summarise(run_id: str, started: float) -> None:
+    import duckdb
+
+    path = settings.warehouse_path()
+    _print("")
+    _print(f"weekly planning run {run_id} succeeded in {time.perf_counter() - started:.0f}s")
+    _print(f"warehouse: {path}")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('marts') AND table_type = 'BASE TABLE' "
+            "ORDER BY table_schema, table_name"
+        ).fetchall()
+        for schema, name in tables:
+            n = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]
+            _print(f"  {schema}.{name:<28} {n:>12,} rows")
+        names = {n for _, n in tables}
+        if "ingest_reconciliation" in names:
+            _print("ingest reconciliation (rows loaded = accepted + quarantined):")
+            for row in con.execute(
+                "SELECT extract, rows_loaded, rows_accepted, rows_quarantined "
+                "FROM marts.ingest_reconciliation ORDER BY extract"
+            ).fetchall():
+                _print(f"  {row[0]:<22} {row[1]:>10,} = {row[2]:>10,} + {row[3]:>8,}")
+        if "quarantine_rows" in names:
+            reasons = con.execute(
+                "SELECT extract, reason, count(*) FROM marts.quarantine_rows "
+                "GROUP BY ALL ORDER BY 1, 2"
+            ).fetchall()
+            if reasons:
+                _print("quarantined rows by reason (see marts.quarantine_rows):")
+                for extract, reason, n in reasons:
+                    _print(f"  {extract:<22} {reason:<26} {n:>8,}")
+    finally:
+        con.close()
+    _print("")
+    _print("open the Dagster UI on this run history:  make ui   (then http://127.0.0.1:3000)")
+    _print(f"  this run: http://127.0.0.1:3000/runs/{run_id}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings.export_environment()
+    settings.ensure_dagster_home()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    started = time.perf_counter()
+    job = defs.resolve_job_def(args.job)
+    _print(f"running job '{args.job}' (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_failure]
+        for event in failures[:5]:
+            _print(f"FAILED {event.step_key}: {event.message}")
+        _print(f"run {result.run_id} failed; open the UI for the full log (make ui)")
+        return 1
+    _summarise(result.run_id, started)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    landing = settings.landing_dir()
+    if args.regenerate or _landing_is_empty(landing):
+        if args.regenerate and landing.exists():
+            import shutil
+
+            shutil.rmtree(landing)
+        rc = cmd_generate(
+            argparse.Namespace(size=args.size, seed=args.seed, out=str(landing))
+        )
+        if rc:
+            return rc
+    else:
+        _print(f"landing folder {landing} already holds a drop (use --regenerate for a new one)")
+    return cmd_run(argparse.Namespace(job="weekly_planning"))
+
+
+def cmd_prepare(_: argparse.Namespace) -> int:
+    from orchestration.dbt_project import ensure_manifest, stockpilot_dbt_project
+
+    _print(f"dbt manifest: {ensure_manifest(stockpilot_dbt_project)}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    settings.export_environment()
+    settings.ensure_dagster_home()
+    # dagster dev started from a background shell inherits an ignored SIGINT and then cannot be
+    # stopped: restore default handlers before exec'ing it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    exe = str(Path(sys.executable).parent / "dagster")
+    argv = [
+        exe, "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-h", args.host, "-p", str(args.port),
+    ]
+    _print(f"Dagster UI: http://{args.host}:{args.port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    os.chdir(settings.PROJECT_ROOT)
+    os.execv(exe, argv)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stockpilot", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a demo ERP drop")
+    g.add_argument("--size", choices=sorted(DEMO_SIZES), default="demo")
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--out", help="landing folder (default: STOCKPILOT_LANDING_DIR)")
+    g.add_argument("--stores", dest="n_stores", type=int)
+    g.add_argument("--skus", dest="n_skus", type=int)
+    g.add_argument("--dcs", dest="n_dcs", type=int)
+    g.add_argument("--days", type=int)
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="run a job in this process")
+    r.add_argument("--job", default="weekly_planning")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="generate demo data if needed, then run weekly_planning")
+    d.add_argument("--size", choices=sorted(DEMO_SIZES), default="demo")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--regenerate", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    u = sub.add_parser("ui", help="start the Dagster UI")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=cmd_ui)
+
+    pr = sub.add_parser("prepare", help="build the dbt manifest if missing or stale")
+    pr.set_defaults(func=cmd_prepare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,6 @@ A re-run with the same files changes nothing (files are skipped by checksum) and
 data version, so Dagster can tell downstream assets are not stale.
 """
 
-from __future__ import annotations
 
 import hashlib
 

@@ -1,6 +1,5 @@
 """dbt models (staging -> intermediate -> marts) as Dagster assets; dbt tests as asset checks."""
 
-from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping

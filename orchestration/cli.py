@@ -1,10 +1,10 @@
 """`stockpilot` command line: generate a demo ERP drop, run the planning job, open the UI.
 
-    stockpilot demo       generate demo data (if the landing folder is empty) and run weekly_planning
-    stockpilot generate   write a demo ERP drop (see `stockpilot generate --help`)
-    stockpilot run        run a job (default weekly_planning) in this process, recorded in DAGSTER_HOME
-    stockpilot ui         start the Dagster UI on 127.0.0.1 with the same DAGSTER_HOME
-    stockpilot prepare    parse the dbt project (build the manifest) if it is missing or stale
+stockpilot demo       generate demo data (if the landing folder is empty) and run weekly_planning
+stockpilot generate   write a demo ERP drop (see `stockpilot generate --help`)
+stockpilot run        run a job (default weekly_planning) in this process, recorded in DAGSTER_HOME
+stockpilot ui         start the Dagster UI on 127.0.0.1 with the same DAGSTER_HOME
+stockpilot prepare    parse the dbt project (build the manifest) if it is missing or stale
 """
 
 from __future__ import annotations
@@ -125,9 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(landing)
-        rc = cmd_generate(
-            argparse.Namespace(size=args.size, seed=args.seed, out=str(landing))
-        )
+        rc = cmd_generate(argparse.Namespace(size=args.size, seed=args.seed, out=str(landing)))
         if rc:
             return rc
     else:
@@ -151,18 +149,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
         signal.signal(sig, signal.SIG_DFL)
     exe = str(Path(sys.executable).parent / "dagster")
     argv = [
-        exe, "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
-        "-h", args.host, "-p", str(args.port),
+        exe,
+        "dev",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
     ]
-    _print(f"Dagster UI: http://{args.host}:{args.port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    _print(
+        f"Dagster UI: http://{args.host}:{args.port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+    )
     os.chdir(settings.PROJECT_ROOT)
     os.execv(exe, argv)
     return 0  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stockpilot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="stockpilot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write a demo ERP drop")

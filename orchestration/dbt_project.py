@@ -76,9 +76,7 @@ def ensure_manifest(project: DbtProject) -> Path:
                 env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
             )
             if result.returncode != 0:
-                raise RuntimeError(
-                    "dbt parse failed:\n" + (result.stdout + result.stderr)[-4000:]
-                )
+                raise RuntimeError("dbt parse failed:\n" + (result.stdout + result.stderr)[-4000:])
     return manifest
 
 

@@ -46,7 +46,9 @@ def demo_drop(session_dir: Path):
     from ml.demo_erp import DemoConfig, generate_demo_erp
 
     landing = Path(os.environ["STOCKPILOT_LANDING_DIR"])
-    summary = generate_demo_erp(DemoConfig(**TEST_NETWORK), landing, truth_dir=session_dir / "truth")
+    summary = generate_demo_erp(
+        DemoConfig(**TEST_NETWORK), landing, truth_dir=session_dir / "truth"
+    )
     return landing, summary
 
 

@@ -42,7 +42,10 @@ def test_files_are_loaded_as_text_with_lineage(tmp_path: Path, con) -> None:
     _write_minimal_drop(tmp_path / "landing")
     report = load_landing(con, tmp_path / "landing")
     assert report.by_extract()["items"] == {
-        "loaded_files": 1, "skipped_files": 0, "rejected_files": 0, "rows": 2
+        "loaded_files": 1,
+        "skipped_files": 0,
+        "rejected_files": 0,
+        "rows": 2,
     }
     items = con.execute(
         "SELECT sku, category, unit_cost, unit_price, case_pack, _source_file, _source_row "
@@ -96,9 +99,12 @@ def test_a_corrected_reexport_replaces_the_rows_of_that_file(tmp_path: Path, con
     assert (items.status, items.rows, items.replaced_rows) == ("loaded", 1, 2)
     assert con.execute("SELECT sku, unit_cost FROM raw.items").fetchall() == [("A-1", "1.60")]
     # both versions stay in the registry: the audit trail of what was received
-    assert con.execute(
-        "SELECT count(*) FROM raw._file_registry WHERE source_file = 'items/items.csv'"
-    ).fetchall()[0][0] == 2
+    assert (
+        con.execute(
+            "SELECT count(*) FROM raw._file_registry WHERE source_file = 'items/items.csv'"
+        ).fetchall()[0][0]
+        == 2
+    )
 
 
 def test_a_file_without_a_required_column_is_rejected_whole(tmp_path: Path, con) -> None:
@@ -109,9 +115,12 @@ def test_a_file_without_a_required_column_is_rejected_whole(tmp_path: Path, con)
     [rejected] = report.rejected
     assert rejected.source_file == "sales/bad.csv"
     assert "location_id" in rejected.reason
-    assert con.execute(
-        "SELECT count(*) FROM raw.sales WHERE _source_file = 'sales/bad.csv'"
-    ).fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM raw.sales WHERE _source_file = 'sales/bad.csv'"
+        ).fetchall()[0][0]
+        == 0
+    )
     assert con.execute(
         "SELECT status, row_count FROM raw._file_registry WHERE source_file = 'sales/bad.csv'"
     ).fetchall() == [("rejected", 0)]

@@ -44,7 +44,9 @@ def test_landing_sensor_requests_exactly_one_run_per_change(landing: Path) -> No
     assert third.run_requests[0].tags["stockpilot/changed_files"] == "1"
 
     # a rewritten file (new size) is a change too
-    (landing / "sales" / "a.csv").write_text("sale_date,sku,location_id,quantity\n2025-01-01,A,S,2\n")
+    (landing / "sales" / "a.csv").write_text(
+        "sale_date,sku,location_id,quantity\n2025-01-01,A,S,2\n"
+    )
     os.utime(landing / "sales" / "a.csv", ns=(1, 1))
     fourth, _ = _tick(sensor, cursor3)
     assert len(fourth.run_requests) == 1

@@ -22,8 +22,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,35 +43,39 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def webserver(planning_run, session_dir: Path):
     port = _free_port()
-    log = open(session_dir / "webserver.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ},
-    )
+    with open(session_dir / "webserver.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ},
+        )
+        try:
+            yield _wait_until_up(proc, port, session_dir)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_until_up(proc: subprocess.Popen, port: int, session_dir: Path) -> str:
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited: {(session_dir / 'webserver.log').read_text()[-3000:]}")
+            log = (session_dir / "webserver.log").read_text()[-3000:]
+            raise RuntimeError(f"dagster dev exited early:\n{log}")
         try:
             with urllib.request.urlopen(f"{url}/server_info", timeout=5) as r:
                 if r.status == 200:
-                    break
+                    return url
         except OSError:
             time.sleep(1)
-    else:
-        raise RuntimeError("the Dagster webserver did not answer within 180 s")
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+    raise RuntimeError("the Dagster webserver did not answer within 180 s")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +85,7 @@ def page(webserver: str, session_dir: Path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS + [f"--user-data-dir={session_dir / 'chromium-profile'}"],
+            args=CHROMIUM_FLAGS,  # Playwright gives every launch a fresh, empty profile
         )
         pg = browser.new_page(viewport={"width": 1600, "height": 1000})
         pg.set_default_timeout(90_000)

@@ -4,7 +4,6 @@ A re-run with the same files changes nothing (files are skipped by checksum) and
 data version, so Dagster can tell downstream assets are not stale.
 """
 
-
 import hashlib
 
 import dagster as dg
@@ -15,7 +14,13 @@ from orchestration.ingest.landing import REGISTRY, load_landing
 from orchestration.resources import LandingFolder
 from orchestration.settings import WAREHOUSE_POOL
 
-_DAGSTER_TYPES = {"text": "string", "int": "int", "decimal": "float", "date": "date", "bool": "bool"}
+_DAGSTER_TYPES = {
+    "text": "string",
+    "int": "int",
+    "decimal": "float",
+    "date": "date",
+    "bool": "bool",
+}
 
 
 def _column_schema(extract: Extract) -> dg.TableSchema:

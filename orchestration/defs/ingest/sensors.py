@@ -42,7 +42,10 @@ def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefin
         context.update_cursor(json.dumps(state, sort_keys=True))
         return dg.RunRequest(
             run_key=f"landing-{key}",
-            tags={"stockpilot/trigger": "landing_folder", "stockpilot/changed_files": str(len(changed))},
+            tags={
+                "stockpilot/trigger": "landing_folder",
+                "stockpilot/changed_files": str(len(changed)),
+            },
         )
 
     return landing_folder_sensor

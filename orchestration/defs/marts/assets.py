@@ -1,13 +1,17 @@
 """dbt models (staging -> intermediate -> marts) as Dagster assets; dbt tests as asset checks."""
 
-
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from orchestration.dbt_project import stockpilot_dbt_project
 from orchestration.settings import WAREHOUSE_POOL
@@ -42,11 +46,15 @@ translator = StockpilotDbtTranslator(
 
 def _prune_target_dirs(target_dir: Path, keep: int = _KEEP_TARGET_RUNS) -> None:
     """dagster-dbt leaves one target/<invocation> folder per run; keep the newest few."""
-    runs = sorted(
-        (p for p in target_dir.iterdir() if p.is_dir() and p.name.startswith("dbt-")),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    ) if target_dir.is_dir() else []
+    runs = (
+        sorted(
+            (p for p in target_dir.iterdir() if p.is_dir() and p.name.startswith("dbt-")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        if target_dir.is_dir()
+        else []
+    )
     for old in runs[keep:]:
         shutil.rmtree(old, ignore_errors=True)
 

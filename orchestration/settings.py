@@ -67,6 +67,8 @@ def export_environment() -> None:
     os.environ["STOCKPILOT_WAREHOUSE"] = str(warehouse_path())
     os.environ["STOCKPILOT_LANDING_DIR"] = str(landing_dir())
     os.environ["STOCKPILOT_DATA_DIR"] = str(data_dir())
+    # DuckDB creates the database file but not its folder.
+    warehouse_path().parent.mkdir(parents=True, exist_ok=True)
 
 
 def ensure_dagster_home() -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration import settings
+from orchestration.defs.forecasting.assets import forecasting_assets
+from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
 from orchestration.defs.ingest.assets import raw_extracts
 from orchestration.defs.ingest.sensors import build_landing_sensor
 from orchestration.defs.marts.assets import stockpilot_dbt_models
@@ -50,10 +52,10 @@ weekly_planning_schedule = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[raw_extracts, stockpilot_dbt_models],
+    assets=[raw_extracts, stockpilot_dbt_models, *forecasting_assets],
     jobs=[ingest_job, weekly_planning_job],
     schedules=[daily_ingest_schedule, weekly_planning_schedule],
     sensors=[build_landing_sensor(ingest_job)],
-    resources=build_resources(),
+    resources={**build_resources(), "model_store": ModelStore(root=str(model_store_dir()))},
     executor=dg.in_process_executor,
 )

@@ -447,6 +447,10 @@ class GlobalGBM:
         F, scale = self._features(y, cs, cc, X, self.calendar, ii, o, h, seg_code)
         self.edges_ = _bin_edges(F, rng)
         F = _apply_bins(F, self.edges_)
+        # A feature with no observed value in the training rows (same-season lags when the
+        # history is shorter than a season plus the horizon) cannot be binned: leave it out.
+        self.used_features_ = np.flatnonzero(~np.isnan(F).all(axis=0))
+        F = F[:, self.used_features_]
         target = y[ii, tt] / scale
         self.model_ = HistGradientBoostingRegressor(
             loss="poisson",
@@ -473,5 +477,6 @@ class GlobalGBM:
         h = np.tile(np.arange(1, horizon + 1), n)
         o = np.full(ii.size, T - 1)
         F, scale = self._features(y, cs, cc, X, self.calendar, ii, o, h, seg_code)
-        pred = self.model_.predict(_apply_bins(F, self.edges_)) * scale
+        F = _apply_bins(F, self.edges_)[:, self.used_features_]
+        pred = self.model_.predict(F) * scale
         return pred.reshape(n, horizon)

@@ -1,0 +1,647 @@
+"""Forecasting assets: weekly training panel -> fitted model -> 8-week quantile forecasts, backtest.
+
+Thin glue around ``ml.forecasting`` (all maths lives there): each asset reads what it needs from
+the warehouse, closes the connection before any heavy compute (so the DuckDB file is held only
+for reads and writes, never for minutes of model fitting), calls ``ml/`` and writes one table
+with write-then-swap (``<table>_new`` is built first, then drop + rename in one transaction), so
+a failed run never leaves a half-written table for the inventory domain to read.
+
+Only STORE locations are forecast: ``fct_daily_demand`` also holds DC rows, which carry no
+customer sales (DC demand is the stores' replenishment, derived downstream).
+"""
+
+import base64
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from ml.forecasting.backtest import coverage_chart_png, fan_chart_png, rolling_origin_backtest
+from ml.forecasting.classify import classify_demand
+from ml.forecasting.cold_start import cold_start_forecast
+from ml.forecasting.data import build_panel
+from ml.forecasting.forecaster import DemandForecaster
+from orchestration import settings
+from orchestration.defs.forecasting.resources import ModelStore
+from orchestration.settings import WAREHOUSE_POOL
+
+SCHEMA = "forecasting"
+FREQ = "W-MON"  # weeks start on Monday, labelled by that Monday
+HORIZON_WEEKS = 8
+# Quantile levels written to forecasting.demand_forecast (the 90% and 98% intervals included).
+QUANTILE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+# Series with fewer weeks than this are "new": the forecaster has too little history to pick a
+# model for them, so their forecast comes from analogues (same cut-off as ml.forecasting).
+MIN_HISTORY_WEEKS = 8
+# Embedded PNGs are stored in the run's event log: keep them small.
+MAX_EMBEDDED_PNG_BYTES = 100_000
+
+MART_DEPS = [
+    dg.AssetKey(["marts", "fct_daily_demand"]),
+    dg.AssetKey(["marts", "dim_items"]),
+    dg.AssetKey(["marts", "dim_locations"]),
+]
+_COMMON = {
+    "key_prefix": [SCHEMA],
+    "group_name": "forecasting",
+    "kinds": {"sktime", "duckdb"},
+    "pool": WAREHOUSE_POOL,
+}
+
+STORE_DEMAND_SQL = """
+select f.sku, f.location_id, f.demand_date,
+       cast(f.units_sold as double) as units_sold,
+       cast(f.net_price as double) as net_price,
+       f.is_promo,
+       cast(f.on_hand_qty as double) as on_hand_qty,
+       f.is_stockout,
+       f.is_stock_known
+from marts.fct_daily_demand f
+join marts.dim_locations l using (location_id)
+where l.location_type = 'STORE'
+"""
+STORE_SERIES_SQL = """
+select distinct f.sku, f.location_id
+from marts.fct_daily_demand f
+join marts.dim_locations l using (location_id)
+where l.location_type = 'STORE'
+"""
+
+
+# ------------------------------------------------------------------------------------- config
+class ForecastModelConfig(dg.Config):
+    """How the production forecaster is fitted."""
+
+    chunk_size: int = Field(
+        default=20_000,
+        description="Fit separate forecasters on chunks of at most this many series, bounding "
+        "memory (the global model's feature matrix grows with series x weeks).",
+    )
+    n_jobs: int = Field(default=2, description="Worker processes for a fit (2-core machines).")
+    keep_versions: int = Field(default=5, description="Model versions kept in the model store.")
+
+
+class BacktestConfig(dg.Config):
+    """Rolling-origin backtest settings; the sample keeps the weekly run's time bounded."""
+
+    max_series: int = Field(
+        default=1_000,
+        description="Backtest a random sample (fixed seed) of at most this many series: the "
+        "backtest refits the forecaster once per origin, so its cost grows with series x origins.",
+    )
+    n_origins: int = Field(default=3, description="Forecast origins, 8 weeks apart.")
+    n_jobs: int = 2
+    seed: int = 0
+
+
+# ------------------------------------------------------------------------------------ helpers
+def production_forecaster(n_jobs: int = 2) -> DemandForecaster:
+    """The forecaster as production fits it; the backtest uses the same so it measures that.
+
+    ``remember_data=False``: the forecaster keeps its own arrays, so sktime's extra copy of the
+    training data would only double the saved artifact (and the model is refitted, not updated).
+    """
+    f = DemandForecaster(n_jobs=n_jobs)
+    return f.set_config(remember_data=False)
+
+
+def quantile_column(alpha: float) -> str:
+    """``0.05 -> q05``, ``0.5 -> q50``, ``0.025 -> q02_5``: SQL-friendly quantile column names."""
+    pct = round(alpha * 100, 6)
+    return f"q{pct:02.0f}" if float(pct).is_integer() else f"q{pct:04.1f}".replace(".", "_")
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    date_columns: Sequence[str] = (),
+) -> int:
+    """Write ``frame`` to ``forecasting.<table>`` with write-then-swap; returns the row count.
+
+    The new rows go to ``<table>_new`` first; the old table is dropped and the new one renamed in
+    one transaction, so readers see either the old or the new table, never a partial one.
+    ``date_columns`` are stored as DATE (pandas only has timestamps).
+    """
+    new = f"{table}_new"
+    con.execute(f"create schema if not exists {SCHEMA}")
+    replace = ", ".join(f"cast({c} as date) as {c}" for c in date_columns)
+    select = f"select * replace ({replace}) from _frame" if replace else "select * from _frame"
+    con.register("_frame", frame)
+    try:
+        con.execute(f"create or replace table {SCHEMA}.{new} as {select}")
+    finally:
+        con.unregister("_frame")
+    con.execute("begin transaction")
+    try:
+        con.execute(f"drop table if exists {SCHEMA}.{table}")
+        con.execute(f"alter table {SCHEMA}.{new} rename to {table}")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0])
+
+
+def read_training_panel(warehouse: DuckDBResource) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(y, X)`` in the layout of ``build_panel`` from ``forecasting.training_set``.
+
+    Downstream assets read the stored panel instead of rebuilding it, so the model, forecast and
+    backtest all see exactly the data the training-set asset published.
+    """
+    with warehouse.get_connection() as con:
+        frame = con.execute(
+            f"select sku, location_id, week, demand, net_price, promo_share "
+            f"from {SCHEMA}.training_set order by sku, location_id, week"
+        ).df()
+    frame["period"] = pd.to_datetime(frame.pop("week")).astype("datetime64[ns]")
+    frame = frame.set_index(["sku", "location_id", "period"])
+    return frame[["demand"]], frame[["net_price", "promo_share"]]
+
+
+def series_chunks(y: pd.DataFrame, chunk_size: int) -> list[pd.Index]:
+    """Split the series keys of ``y`` into consecutive chunks of at most ``chunk_size``."""
+    keys = y.index.droplevel(-1).unique()
+    n = max(1, -(-len(keys) // max(chunk_size, 1)))
+    return [keys[i * chunk_size : (i + 1) * chunk_size] for i in range(n)]
+
+
+def _subset(frame: pd.DataFrame, keys: pd.Index) -> pd.DataFrame:
+    return frame[frame.index.droplevel(-1).isin(keys)]
+
+
+def _timed_chunks(
+    context: dg.AssetExecutionContext,
+    chunks: Sequence[object],
+    n_series: Callable[[object], int],
+    work: Callable[[object], object],
+    verb: str,
+) -> list[object]:
+    """Run ``work`` per chunk, logging ``chunk i/n: <series> series, <s> s`` progress lines."""
+    out = []
+    for i, chunk in enumerate(chunks, start=1):
+        t0 = time.perf_counter()
+        out.append(work(chunk))
+        context.log.info(
+            f"{verb} chunk {i}/{len(chunks)}: {n_series(chunk):,} series, "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
+    return out
+
+
+def _md_table(frame: pd.DataFrame, float_fmt: str = "{:.3f}") -> str:
+    """A small markdown table (Dagster renders markdown metadata)."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
+        cells = [float_fmt.format(v) if isinstance(v, float | np.floating) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _reports_dir() -> Path:
+    path = settings.data_dir() / "reports" / "forecasting"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _embed_png(png: bytes, alt: str) -> str:
+    """Markdown with the PNG inline, or a note when it is too big for the event log."""
+    if len(png) > MAX_EMBEDDED_PNG_BYTES:
+        return f"*{alt}: {len(png) // 1000} KB, too large to embed; see the file path*"
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+# ------------------------------------------------------------------------------------- assets
+@dg.asset(deps=MART_DEPS, **_COMMON)
+def forecast_training_set(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    """Weekly (Monday-Sunday) store demand per SKU-location, censoring corrected.
+
+    Sales on stockout days understate demand; training on them would teach the model that demand
+    falls when stock runs out. ``build_panel`` replaces them by an estimate of the demand that
+    was lost; ``is_imputed`` marks weeks with at least one such day, ``units_sold`` keeps the raw
+    sales. Only complete weeks are kept.
+    """
+    t0 = time.perf_counter()
+    with warehouse.get_connection() as con:
+        daily = con.execute(STORE_DEMAND_SQL).df()
+    context.log.info(f"read {len(daily):,} store demand rows in {time.perf_counter() - t0:.1f} s")
+
+    t1 = time.perf_counter()
+    y, X = build_panel(daily, freq=FREQ, correct_censoring=True)
+    daily["period"] = pd.to_datetime(daily["demand_date"]).dt.to_period("W-SUN").dt.start_time
+    daily["censored"] = daily["is_stockout"].fillna(False) & daily["is_stock_known"].fillna(False)
+    weekly_raw = daily.groupby(["sku", "location_id", "period"]).agg(
+        units_sold=("units_sold", "sum"), stockout_days=("censored", "sum")
+    )
+    frame = y.join(X).join(weekly_raw, how="left").reset_index()
+    frame["stockout_days"] = frame["stockout_days"].fillna(0).astype(int)
+    frame["is_imputed"] = frame["stockout_days"] > 0
+    classes = classify_demand(frame, value="demand", min_history=MIN_HISTORY_WEEKS)
+    frame = frame.merge(
+        classes["segment"].astype(str).rename("demand_class").reset_index(),
+        on=["sku", "location_id"],
+    )
+    frame = frame.rename(columns={"period": "week"})[
+        [
+            "sku",
+            "location_id",
+            "week",
+            "demand",
+            "units_sold",
+            "is_imputed",
+            "stockout_days",
+            "net_price",
+            "promo_share",
+            "demand_class",
+        ]
+    ]
+    context.log.info(f"built the weekly panel in {time.perf_counter() - t1:.1f} s")
+    del daily
+
+    with warehouse.get_connection() as con:
+        rows = replace_table(con, "training_set", frame, date_columns=["week"])
+
+    class_counts = classes["segment"].astype(str).value_counts()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "series": int(len(classes)),
+            "weeks": int(frame["week"].nunique()),
+            "first_week": str(frame["week"].min().date()),
+            "last_week": str(frame["week"].max().date()),
+            "imputed_week_share": float(frame["is_imputed"].mean()),
+            "imputed_units_share": float(
+                1 - frame["units_sold"].sum() / max(frame["demand"].sum(), 1e-9)
+            ),
+            "demand_classes": dg.MetadataValue.md(
+                _md_table(class_counts.rename_axis("demand_class").reset_index(name="series"))
+            ),
+            **{f"series_{k}": int(v) for k, v in class_counts.items()},
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+
+
+@dg.asset(deps=[forecast_training_set], **_COMMON)
+def demand_forecast_model(
+    context: dg.AssetExecutionContext,
+    config: ForecastModelConfig,
+    warehouse: DuckDBResource,
+    model_store: ModelStore,
+) -> dg.MaterializeResult:
+    """The production ``DemandForecaster`` fitted on the training panel and saved as a version.
+
+    The forecaster picks a model per demand class by its own backtest; that choice and its scores
+    are shown here so a planner can see why slow movers get a different model than top sellers.
+    Panels above ``chunk_size`` series are fitted in chunks (bounded memory, progress in the log).
+    """
+    y, X = read_training_panel(warehouse)
+    chunks = series_chunks(y, config.chunk_size)
+    n_series = sum(len(c) for c in chunks)
+    context.log.info(f"fitting {n_series:,} series x {y.index.levels[-1].size} weeks")
+    t0 = time.perf_counter()
+    fh = list(range(1, HORIZON_WEEKS + 1))
+
+    def fit(keys: object) -> DemandForecaster:
+        assert isinstance(keys, pd.Index)
+        f = production_forecaster(config.n_jobs)
+        return f.fit(_subset(y, keys), X=_subset(X, keys), fh=fh)
+
+    forecasters = _timed_chunks(context, chunks, len, fit, "fit")
+    fit_seconds = time.perf_counter() - t0
+
+    scores = pd.concat(
+        [f.selection_scores_.assign(chunk=i) for i, f in enumerate(forecasters)],
+        ignore_index=True,
+    )
+    by_segment = (
+        pd.concat(
+            [pd.Series(f.model_by_segment_, name="model") for f in forecasters],
+            keys=range(len(forecasters)),
+            names=["chunk", "segment"],
+        )
+        .reset_index()
+        .drop_duplicates(["segment", "model"])
+    )
+    series_per_segment = pd.concat([f.segments_["segment"] for f in forecasters]).astype(str)
+    by_segment["series"] = by_segment["segment"].map(series_per_segment.value_counts())
+    by_segment = by_segment[by_segment["series"].fillna(0) > 0]
+
+    card = model_store.save(
+        forecasters,
+        training_frame=y,
+        config={
+            "forecaster": forecasters[0].get_params(deep=False),
+            "freq": FREQ,
+            "horizon_weeks": HORIZON_WEEKS,
+            "chunk_size": config.chunk_size,
+            "n_chunks": len(forecasters),
+        },
+        backtest_scores=scores,
+        tags={"dagster_run_id": context.run_id},
+    )
+    pruned = model_store.prune(keep_last=config.keep_versions)
+    context.log.info(
+        f"saved model {card.version} ({fit_seconds:.1f} s fit); pruned {len(pruned)} old version(s)"
+    )
+    selected = scores[scores["selected"]].drop(columns=["selected"])
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(card.version),
+        metadata={
+            "model_version": card.version,
+            "model_path": dg.MetadataValue.path(str(Path(model_store.root) / card.name)),
+            "training_window": f"{card.training_window['start']} .. {card.training_window['end']}",
+            "data_fingerprint": card.data_fingerprint or "",
+            "series": n_series,
+            "chunks": len(forecasters),
+            "fit_seconds": round(fit_seconds, 1),
+            "series_per_second": round(n_series / max(fit_seconds, 1e-9), 1),
+            "segment_models": dg.MetadataValue.md(
+                _md_table(by_segment[["segment", "model", "series"]])
+            ),
+            "selection_scores": dg.MetadataValue.md(
+                _md_table(
+                    selected[["segment", "model", "n_series", "pinball", "coverage_90", "chunk"]]
+                )
+            ),
+            "candidate_scores": dg.MetadataValue.md(
+                _md_table(scores[["segment", "model", "n_series", "pinball", "coverage_90"]])
+            ),
+            "pruned_versions": len(pruned),
+        },
+    )
+
+
+def _forecaster_rows(f: DemandForecaster) -> pd.DataFrame:
+    """Mean and quantiles for weeks 1..8 of every series of one fitted forecaster."""
+    fh = list(range(1, HORIZON_WEEKS + 1))
+    q = f.predict_quantiles(fh=fh, alpha=list(QUANTILE_LEVELS))
+    q.columns = [quantile_column(float(c[-1])) for c in q.columns]
+    mean = f.predict(fh=fh).iloc[:, 0].rename("mean")
+    out = q.join(mean).reset_index()
+    out = out.rename(columns={out.columns[2]: "forecast_week"})
+    cutoff = pd.Timestamp(f.cutoff[0])
+    out["horizon"] = ((out["forecast_week"] - cutoff) / pd.Timedelta(weeks=1)).round().astype(int)
+    keys = pd.MultiIndex.from_frame(out[["sku", "location_id"]])
+    out["demand_class"] = f.segments_["segment"].astype(str).reindex(keys).to_numpy()
+    out["model_family"] = f.series_model_.reindex(keys).to_numpy()
+    out["is_cold_start"] = False
+    return out
+
+
+def _fan_charts(
+    forecast: pd.DataFrame, y: pd.DataFrame, n_charts: int = 3
+) -> tuple[list[Path], list[str]]:
+    """Fan charts for a few telling series: the top seller, an intermittent one, a new one."""
+    qcols = [quantile_column(a) for a in QUANTILE_LEVELS]
+    volume = forecast.groupby(["sku", "location_id"])["mean"].sum()
+    series_class = forecast.groupby(["sku", "location_id"])["demand_class"].first()
+    cold = forecast.groupby(["sku", "location_id"])["is_cold_start"].first()
+    picks: list[tuple[str, str]] = [volume.idxmax()]
+    for mask in (series_class.isin(["intermittent", "lumpy"]) & ~cold, cold):
+        cands = volume[mask.reindex(volume.index).fillna(False).to_numpy()]
+        if len(cands):
+            picks.append(cands.idxmax())
+    paths: list[Path] = []
+    markdown: list[str] = []
+    used = 0
+    for i, key in enumerate(dict.fromkeys(picks)):
+        if i >= n_charts:
+            break
+        fc = forecast[(forecast["sku"] == key[0]) & (forecast["location_id"] == key[1])]
+        fc = fc.set_index("forecast_week").sort_index()
+        q = fc[qcols].copy()
+        q.columns = list(QUANTILE_LEVELS)
+        try:
+            history = y.loc[key].iloc[-52:, 0]
+        except KeyError:
+            history = pd.Series(dtype=float)
+        title = f"{key[0]} @ {key[1]} ({fc['demand_class'].iloc[0]}, {fc['model_family'].iloc[0]})"
+        png = fan_chart_png(history, q, title=title)
+        path = _reports_dir() / f"demand_forecast_fan_{i + 1}.png"
+        path.write_bytes(png)
+        paths.append(path)
+        if used + len(png) <= MAX_EMBEDDED_PNG_BYTES:
+            markdown.append(f"**{title}**\n\n" + _embed_png(png, "fan chart"))
+            used += len(png)
+    return paths, markdown
+
+
+@dg.asset(
+    deps=[demand_forecast_model, forecast_training_set, *MART_DEPS],
+    **_COMMON,
+)
+def demand_forecast(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, model_store: ModelStore
+) -> dg.MaterializeResult:
+    """Weekly demand quantiles for the next 8 weeks of every store SKU-location.
+
+    Series with at least 8 weeks of history get the latest saved model's forecast; newer ones
+    (and SKU-locations listed in the mart without a complete week yet) get an analogue-based
+    cold-start forecast, flagged ``is_cold_start``, because a model fitted on a handful of weeks
+    is mostly noise. Every row carries ``model_version`` so an order can be traced to its model.
+    """
+    t0 = time.perf_counter()
+    y, _ = read_training_panel(warehouse)
+    with warehouse.get_connection() as con:
+        store_series = con.execute(STORE_SERIES_SQL).df()
+        items = con.execute(
+            "select sku, category, cast(unit_price as double) as unit_price, launch_date "
+            "from marts.dim_items"
+        ).df()
+
+    version = model_store.latest_version()
+    if version is None:
+        raise dg.Failure("the model store is empty: materialize demand_forecast_model first")
+    forecasters = model_store.load_forecasters(version)
+    model_rows = _timed_chunks(
+        context,
+        forecasters,
+        lambda f: len(f.series_keys_),  # type: ignore[attr-defined]
+        lambda f: _forecaster_rows(f),  # type: ignore[arg-type]
+        "predict",
+    )
+    forecast = pd.concat(model_rows, ignore_index=True)
+    cutoff = max(pd.Timestamp(f.cutoff[0]) for f in forecasters)
+
+    # cold start: short histories, plus store SKU-locations with no complete week in the panel
+    weeks_per_series = y.groupby(level=["sku", "location_id"]).size()
+    short = weeks_per_series[weeks_per_series < MIN_HISTORY_WEEKS].index
+    all_series = pd.MultiIndex.from_frame(store_series[["sku", "location_id"]])
+    missing = all_series.difference(weeks_per_series.index)
+    targets = list(short.union(missing))
+    t1 = time.perf_counter()
+    cold = cold_start_forecast(
+        y.reset_index()[["sku", "location_id", "period", "demand"]],
+        items,
+        horizon=HORIZON_WEEKS,
+        freq=FREQ,
+        targets=targets,
+        as_of=cutoff,
+        min_history=MIN_HISTORY_WEEKS,
+        alphas=QUANTILE_LEVELS,
+    )
+    if not cold.empty:
+        cold = cold.rename(columns={f"q{a:g}": quantile_column(a) for a in QUANTILE_LEVELS})
+        cold = cold.rename(columns={"period": "forecast_week"})
+        cold["horizon"] = cold.groupby(["sku", "location_id"]).cumcount() + 1
+        cold["demand_class"] = "new"
+        cold["model_family"] = "cold_start_" + cold["analogue_level"].astype(str)
+        forecast = forecast[
+            ~pd.MultiIndex.from_frame(forecast[["sku", "location_id"]]).isin(targets)
+        ]
+        forecast = pd.concat([forecast, cold[forecast.columns]], ignore_index=True)
+    context.log.info(
+        f"cold start for {len(targets):,} series in {time.perf_counter() - t1:.1f} s "
+        f"({len(missing):,} without a complete week)"
+    )
+
+    forecast["model_version"] = version
+    forecast["created_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+    qcols = [quantile_column(a) for a in QUANTILE_LEVELS]
+    columns = [
+        "sku",
+        "location_id",
+        "forecast_week",
+        "horizon",
+        "mean",
+        *qcols,
+        "demand_class",
+        "model_family",
+        "is_cold_start",
+        "model_version",
+        "created_at",
+    ]
+    forecast = forecast[columns].sort_values(["sku", "location_id", "horizon"], ignore_index=True)
+    forecast["horizon"] = forecast["horizon"].astype(int)
+    forecast["is_cold_start"] = forecast["is_cold_start"].astype(bool)
+
+    with warehouse.get_connection() as con:
+        rows = replace_table(con, "demand_forecast", forecast, date_columns=["forecast_week"])
+
+    paths, charts = _fan_charts(forecast, y)
+    n_series = forecast.groupby(["sku", "location_id"]).ngroups
+    n_cold = forecast.loc[forecast["is_cold_start"], ["sku", "location_id"]].drop_duplicates()
+    context.log.info(f"demand_forecast: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "series": int(n_series),
+            "cold_start_series": len(n_cold),
+            "model_version": version,
+            "forecast_weeks": f"{forecast['forecast_week'].min().date()} .. "
+            f"{forecast['forecast_week'].max().date()}",
+            "units_next_8_weeks": float(forecast["mean"].sum()),
+            "fan_chart": dg.MetadataValue.md("\n\n".join(charts) or "no chart"),
+            "fan_chart_paths": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in paths)),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+
+
+@dg.asset(deps=[forecast_training_set], **_COMMON)
+def forecast_backtest(
+    context: dg.AssetExecutionContext, config: BacktestConfig, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    """Rolling-origin backtest: the production forecaster vs seasonal naive and per-series ETS.
+
+    The forecaster is refitted at each origin on the data before it, so the scores are honest
+    out-of-sample numbers on the same cells for all three. To keep the weekly run bounded it runs
+    on a seeded random sample of at most ``max_series`` series (the baselines being per-series,
+    a sample estimates the same per-segment averages at a fraction of the cost).
+    """
+    t0 = time.perf_counter()
+    y, X = read_training_panel(warehouse)
+    # Series new at the first origin are cold-start cases in production (not forecast by the
+    # model), and per-series ETS cannot fit a handful of weeks: backtest established series only.
+    weeks = y.index.get_level_values(-1).unique().sort_values()
+    n_origins = min(config.n_origins, (len(weeks) - MIN_HISTORY_WEEKS) // HORIZON_WEEKS)
+    if n_origins < 1:
+        raise dg.Failure(
+            f"{len(weeks)} weeks of history: a backtest needs at least "
+            f"{MIN_HISTORY_WEEKS + HORIZON_WEEKS}"
+        )
+    if n_origins < config.n_origins:
+        context.log.warning(f"only {len(weeks)} weeks of history: {n_origins} origin(s)")
+    first_cut = weeks[len(weeks) - n_origins * HORIZON_WEEKS - 1]
+    history = y[y.index.get_level_values(-1) <= first_cut].groupby(level=[0, 1]).size()
+    keys = history[history >= MIN_HISTORY_WEEKS].index
+    y, X = _subset(y, keys), _subset(X, keys)
+    if len(keys) > config.max_series:
+        rng = np.random.default_rng(config.seed)
+        keys = keys[np.sort(rng.choice(len(keys), config.max_series, replace=False))]
+        y, X = _subset(y, keys), _subset(X, keys)
+    context.log.info(
+        f"backtesting {len(keys):,} series, {n_origins} origins x {HORIZON_WEEKS} weeks"
+    )
+    result = rolling_origin_backtest(
+        y,
+        X,
+        forecasters={"DemandForecaster": lambda: production_forecaster(config.n_jobs)},
+        horizon=HORIZON_WEEKS,
+        n_origins=n_origins,
+        n_jobs=config.n_jobs,
+    )
+    context.log.info(f"backtest took {time.perf_counter() - t0:.1f} s")
+
+    def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.rename(
+            columns=lambda c: (
+                "pinball_" + quantile_column(float(c.removeprefix("pinball_q")))
+                if c.startswith("pinball_q")
+                else c
+            )
+        )
+        out["n_series_sampled"] = len(keys)
+        out["horizon_weeks"] = HORIZON_WEEKS
+        out["created_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+        return out
+
+    metrics = tidy(result["metrics"])
+    by_origin = tidy(result["by_origin"])
+    with warehouse.get_connection() as con:
+        rows = replace_table(con, "backtest_metrics", metrics)
+        replace_table(con, "backtest_metrics_by_origin", by_origin)
+
+    summary = metrics.pivot_table(
+        index="segment", columns="model", values=["pinball", "coverage_90"], sort=False
+    )
+    summary.columns = [f"{m} {v}" for v, m in summary.columns]
+    summary = summary[sorted(summary.columns)].reset_index()
+    png = coverage_chart_png(result["metrics"], title="Backtest interval coverage")
+    path = _reports_dir() / "backtest_coverage.png"
+    path.write_bytes(png)
+    overall = metrics[metrics["segment"] == "all"].set_index("model")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "series_sampled": len(keys),
+            "origins": n_origins,
+            "pinball_and_coverage_90": dg.MetadataValue.md(_md_table(summary)),
+            **{
+                f"pinball_{model}": float(v)
+                for model, v in overall["pinball"].items()  # type: ignore[union-attr]
+            },
+            "coverage_chart": dg.MetadataValue.md(_embed_png(png, "coverage chart")),
+            "coverage_chart_path": dg.MetadataValue.path(str(path)),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+
+
+forecasting_assets = [
+    forecast_training_set,
+    demand_forecast_model,
+    demand_forecast,
+    forecast_backtest,
+]

@@ -1,0 +1,165 @@
+"""The forecasting assets inside the real weekly planning run (session fixture `planning_run`).
+
+The run builds the marts from a generated drop, then fits, saves, predicts and backtests; these
+tests assert what the inventory domain relies on: one forecast per store SKU-location and week,
+valid quantiles, traceability to a saved model version, flagged cold starts, and a backtest that
+beats the naive baseline.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration import settings
+
+pytestmark = pytest.mark.integration
+
+HORIZON_WEEKS = 8
+QUANTILE_COLUMNS = ["q01", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q99"]
+
+
+def _query(sql: str) -> pd.DataFrame:
+    """Open the warehouse read-only for one query and close it at once.
+
+    A connection held open would block the runs other tests start (DuckDB: one writer per file,
+    and no writer while a reader holds it).
+    """
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+        return con.sql(sql).df()
+
+
+def _latest_materialization(run: dg.ExecuteInProcessResult, name: str) -> dg.AssetMaterialization:
+    key = dg.AssetKey(["forecasting", name])
+    events = [e for e in run.get_asset_materialization_events() if e.asset_key == key]
+    assert events, f"{key.to_user_string()} was not materialized"
+    return events[-1].materialization
+
+
+@pytest.fixture(scope="module")
+def run(planning_run) -> dg.ExecuteInProcessResult:
+    assert planning_run.success, "the planning run failed; see the Dagster log above"
+    return planning_run
+
+
+@pytest.fixture(scope="module")
+def forecast(run) -> pd.DataFrame:
+    return _query("SELECT * FROM forecasting.demand_forecast")
+
+
+def test_planning_run_materializes_every_forecasting_asset(run) -> None:
+    materialized = {e.asset_key.to_user_string() for e in run.get_asset_materialization_events()}
+    assert {
+        "forecasting/forecast_training_set",
+        "forecasting/demand_forecast_model",
+        "forecasting/demand_forecast",
+        "forecasting/forecast_backtest",
+    } <= materialized
+
+
+def test_forecast_has_one_row_per_store_sku_location_and_horizon(forecast) -> None:
+    stores = _query(
+        "SELECT DISTINCT f.sku, f.location_id FROM marts.fct_daily_demand f "
+        "JOIN marts.dim_locations l USING (location_id) WHERE l.location_type = 'STORE'"
+    )
+    dcs = _query("SELECT location_id FROM marts.dim_locations WHERE location_type <> 'STORE'")
+    assert len(stores) > 0
+    assert len(forecast) == len(stores) * HORIZON_WEEKS
+    got = forecast[["sku", "location_id"]].drop_duplicates()
+    assert set(map(tuple, got.to_numpy())) == set(map(tuple, stores.to_numpy()))
+    assert not forecast["location_id"].isin(dcs["location_id"]).any()  # DCs are not forecast
+    horizons = forecast.groupby(["sku", "location_id"])["horizon"].apply(sorted)
+    assert (horizons.map(tuple) == tuple(range(1, HORIZON_WEEKS + 1))).all()
+    # horizon h is the h-th Monday after the last training week, for every series
+    last_week = _query("SELECT max(week) AS w FROM forecasting.training_set")["w"].iloc[0]
+    expected = pd.Timestamp(last_week) + pd.to_timedelta(forecast["horizon"] * 7, unit="D")
+    assert (pd.to_datetime(forecast["forecast_week"]) == expected).all()
+    assert (pd.to_datetime(forecast["forecast_week"]).dt.dayofweek == 0).all()
+
+
+def test_quantiles_are_non_negative_and_monotone_across_levels(forecast) -> None:
+    q = forecast[QUANTILE_COLUMNS].to_numpy(dtype=float)
+    assert np.isfinite(q).all()
+    assert (q >= 0).all()
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert (forecast["mean"] >= 0).all()
+    # the intervals carry information: not every series is a point mass
+    assert (forecast["q95"] > forecast["q05"]).mean() > 0.5
+
+
+def test_every_row_carries_the_latest_model_version_in_the_store(run, forecast) -> None:
+    from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
+
+    store = ModelStore(root=str(model_store_dir()))
+    latest = store.latest_version()
+    assert latest is not None
+    assert set(forecast["model_version"]) == {latest}
+    meta = _latest_materialization(run, "demand_forecast_model").metadata
+    assert meta["model_version"].value == latest
+    card = store.card(latest)
+    assert card.data_fingerprint and card.training_window["end"] is not None
+    assert len(store.load_forecasters(latest)) == meta["chunks"].value == 1
+
+
+def test_new_sku_locations_get_flagged_cold_start_forecasts(forecast) -> None:
+    weeks = _query(
+        "SELECT sku, location_id, count(*) AS n_weeks FROM forecasting.training_set GROUP BY ALL"
+    )
+    series = forecast.groupby(["sku", "location_id"])["is_cold_start"].agg(["all", "any"])
+    assert (series["all"] == series["any"]).all()  # a series is cold start for all 8 weeks or none
+    n_weeks = weeks.set_index(["sku", "location_id"])["n_weeks"].reindex(series.index).fillna(0)
+    # cold start exactly where the history is shorter than 8 weeks (or missing)
+    assert (series["all"] == (n_weeks < 8)).all()
+    cold = forecast[forecast["is_cold_start"]]
+    assert (cold["demand_class"] == "new").all()
+    assert cold["model_family"].str.startswith("cold_start").all()
+    # SKUs launched within the last weeks of data, if the drop has any, are among them
+    last_week = pd.Timestamp(_query("SELECT max(week) AS w FROM forecasting.training_set")["w"][0])
+    launched = _query("SELECT sku, launch_date FROM marts.dim_items")
+    recent = launched[pd.to_datetime(launched["launch_date"]) > last_week - pd.Timedelta(weeks=7)]
+    recent_rows = forecast[forecast["sku"].isin(recent["sku"])]
+    assert recent_rows["is_cold_start"].all()
+
+
+def test_training_set_is_censoring_corrected(run) -> None:
+    ts = _query("SELECT * FROM forecasting.training_set")
+    assert ts["is_imputed"].any()  # the demo drop has stockouts
+    assert (ts["demand"] >= ts["units_sold"].round() - 1e-9).all()
+    imputed = ts[ts["is_imputed"]]
+    assert (imputed["demand"] > imputed["units_sold"]).mean() > 0.5
+    meta = _latest_materialization(run, "forecast_training_set").metadata
+    assert meta["series"].value == ts.groupby(["sku", "location_id"]).ngroups
+    assert meta["imputed_week_share"].value == pytest.approx(ts["is_imputed"].mean())
+
+
+def test_backtest_beats_seasonal_naive_with_finite_scores(run) -> None:
+    m = _query("SELECT * FROM forecasting.backtest_metrics")
+    overall = m[m["segment"] == "all"].set_index("model")
+    assert {"DemandForecaster", "seasonal_naive", "AutoETS"} <= set(overall.index)
+    for col in ("pinball", "mae", "rmse", "wape", "bias", "coverage_80", "coverage_98"):
+        assert np.isfinite(overall[col].to_numpy(dtype=float)).all(), col
+    assert overall.loc["DemandForecaster", "pinball"] < overall.loc["seasonal_naive", "pinball"]
+    assert set(m["segment"]) - {"all"}  # per-segment rows too
+    meta = _latest_materialization(run, "forecast_backtest").metadata
+    assert meta["dagster/row_count"].value == len(m)
+    assert "DemandForecaster" in meta["pinball_and_coverage_90"].value
+
+
+def test_charts_are_embedded_small_and_saved(run) -> None:
+    for asset, key in (("demand_forecast", "fan_chart"), ("forecast_backtest", "coverage_chart")):
+        md = _latest_materialization(run, asset).metadata[key].value
+        images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md)
+        assert images, f"{asset}: no embedded chart"
+        raw = [base64.b64decode(i) for i in images]
+        assert all(r[:4] == b"\x89PNG" for r in raw)
+        assert sum(len(r) for r in raw) <= 100_000
+    path = _latest_materialization(run, "forecast_backtest").metadata["coverage_chart_path"].value
+    assert Path(path).is_file()
+    assert Path(path).parent == settings.data_dir() / "reports" / "forecasting"

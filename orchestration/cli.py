@@ -66,7 +66,7 @@ def _summarise(run_id: str, started: float) -> None:
     try:
         tables = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('marts') AND table_type = 'BASE TABLE' "
+            "WHERE table_schema IN ('marts', 'forecasting') AND table_type = 'BASE TABLE' "
             "ORDER BY table_schema, table_name"
         ).fetchall()
         for schema, name in tables:
@@ -89,6 +89,14 @@ def _summarise(run_id: str, started: float) -> None:
                 _print("quarantined rows by reason (see marts.quarantine_rows):")
                 for extract, reason, n in reasons:
                     _print(f"  {extract:<22} {reason:<26} {n:>8,}")
+        if "backtest_metrics" in names:
+            _print("forecast backtest on held-out weeks (pinball loss: lower is better):")
+            _print(f"  {'model':<18} {'segment':<13} {'series':>6} {'pinball':>8} {'cover90':>8}")
+            for model, segment, n, pinball, cover in con.execute(
+                "SELECT model, segment, n_series, pinball, coverage_90 "
+                "FROM forecasting.backtest_metrics ORDER BY segment <> 'all', segment, pinball"
+            ).fetchall():
+                _print(f"  {model:<18} {segment:<13} {n:>6} {pinball:>8.3f} {cover:>8.1%}")
     finally:
         con.close()
     _print("")

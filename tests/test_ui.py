@@ -105,7 +105,7 @@ def _dismiss_community_modal(page) -> None:
 def test_asset_graph_shows_the_project_groups(page, webserver: str, session_dir: Path) -> None:
     page.goto(f"{webserver}/asset-groups")
     _dismiss_community_modal(page)
-    for group in ("ingest", "staging", "marts"):
+    for group in ("ingest", "staging", "intermediate", "marts", "forecasting"):
         page.get_by_text(group, exact=True).first.wait_for()
     page.screenshot(path=str(session_dir / "asset-graph.png"))
     shots = os.environ.get("STOCKPILOT_SCREENSHOT_DIR")

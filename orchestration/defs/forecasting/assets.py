@@ -12,6 +12,7 @@ customer sales (DC demand is the stores' replenishment, derived downstream).
 
 import base64
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,10 @@ from ml.forecasting.forecaster import DemandForecaster
 from orchestration import settings
 from orchestration.defs.forecasting.resources import ModelStore
 from orchestration.settings import WAREHOUSE_POOL
+
+# sktime 1.2 announces a future default change on every fit, thousands of times per run; the
+# forecaster sets `remember_data` explicitly, so the notice says nothing to an operator.
+warnings.filterwarnings("ignore", message="(?s).*remember_data", category=FutureWarning)
 
 SCHEMA = "forecasting"
 FREQ = "W-MON"  # weeks start on Monday, labelled by that Monday

@@ -152,7 +152,7 @@ def replace_table(
     except Exception:
         con.execute("rollback")
         raise
-    return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0])
+    return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchall()[0][0])
 
 
 def read_training_panel(warehouse: DuckDBResource) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -29,6 +29,24 @@ def session_dir() -> Path:
     return _SESSION_DIR
 
 
+@pytest.fixture(scope="session")
+def query():
+    """`query(sql) -> DataFrame` on the session warehouse, read-only, one connection per query.
+
+    A connection held open would block the runs other tests start (DuckDB: one writer per file,
+    and no writer while a reader holds it).
+    """
+    import duckdb
+
+    from orchestration import settings
+
+    def _query(sql: str):
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+            return con.sql(sql).df()
+
+    return _query
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("STOCKPILOT_KEEP_TEST_DIR"):
         print(f"\ntest data kept in {_SESSION_DIR}")

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,16 +23,6 @@ pytestmark = pytest.mark.integration
 
 HORIZON_WEEKS = 8
 QUANTILE_COLUMNS = ["q01", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q99"]
-
-
-def _query(sql: str) -> pd.DataFrame:
-    """Open the warehouse read-only for one query and close it at once.
-
-    A connection held open would block the runs other tests start (DuckDB: one writer per file,
-    and no writer while a reader holds it).
-    """
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-        return con.sql(sql).df()
 
 
 def _latest_materialization(run: dg.ExecuteInProcessResult, name: str) -> dg.AssetMaterialization:
@@ -50,8 +39,8 @@ def run(planning_run) -> dg.ExecuteInProcessResult:
 
 
 @pytest.fixture(scope="module")
-def forecast(run) -> pd.DataFrame:
-    return _query("SELECT * FROM forecasting.demand_forecast")
+def forecast(run, query) -> pd.DataFrame:
+    return query("SELECT * FROM forecasting.demand_forecast")
 
 
 def test_planning_run_materializes_every_forecasting_asset(run) -> None:
@@ -64,12 +53,12 @@ def test_planning_run_materializes_every_forecasting_asset(run) -> None:
     } <= materialized
 
 
-def test_forecast_has_one_row_per_store_sku_location_and_horizon(forecast) -> None:
-    stores = _query(
+def test_forecast_has_one_row_per_store_sku_location_and_horizon(forecast, query) -> None:
+    stores = query(
         "SELECT DISTINCT f.sku, f.location_id FROM marts.fct_daily_demand f "
         "JOIN marts.dim_locations l USING (location_id) WHERE l.location_type = 'STORE'"
     )
-    dcs = _query("SELECT location_id FROM marts.dim_locations WHERE location_type <> 'STORE'")
+    dcs = query("SELECT location_id FROM marts.dim_locations WHERE location_type <> 'STORE'")
     assert len(stores) > 0
     assert len(forecast) == len(stores) * HORIZON_WEEKS
     got = forecast[["sku", "location_id"]].drop_duplicates()
@@ -78,7 +67,7 @@ def test_forecast_has_one_row_per_store_sku_location_and_horizon(forecast) -> No
     horizons = forecast.groupby(["sku", "location_id"])["horizon"].apply(sorted)
     assert (horizons.map(tuple) == tuple(range(1, HORIZON_WEEKS + 1))).all()
     # horizon h is the h-th Monday after the last training week, for every series
-    last_week = _query("SELECT max(week) AS w FROM forecasting.training_set")["w"].iloc[0]
+    last_week = query("SELECT max(week) AS w FROM forecasting.training_set")["w"].iloc[0]
     expected = pd.Timestamp(last_week) + pd.to_timedelta(forecast["horizon"] * 7, unit="D")
     assert (pd.to_datetime(forecast["forecast_week"]) == expected).all()
     assert (pd.to_datetime(forecast["forecast_week"]).dt.dayofweek == 0).all()
@@ -108,8 +97,8 @@ def test_every_row_carries_the_latest_model_version_in_the_store(run, forecast) 
     assert len(store.load_forecasters(latest)) == meta["chunks"].value == 1
 
 
-def test_new_sku_locations_get_flagged_cold_start_forecasts(forecast) -> None:
-    weeks = _query(
+def test_new_sku_locations_get_flagged_cold_start_forecasts(forecast, query) -> None:
+    weeks = query(
         "SELECT sku, location_id, count(*) AS n_weeks FROM forecasting.training_set GROUP BY ALL"
     )
     series = forecast.groupby(["sku", "location_id"])["is_cold_start"].agg(["all", "any"])
@@ -121,15 +110,15 @@ def test_new_sku_locations_get_flagged_cold_start_forecasts(forecast) -> None:
     assert (cold["demand_class"] == "new").all()
     assert cold["model_family"].str.startswith("cold_start").all()
     # SKUs launched within the last weeks of data, if the drop has any, are among them
-    last_week = pd.Timestamp(_query("SELECT max(week) AS w FROM forecasting.training_set")["w"][0])
-    launched = _query("SELECT sku, launch_date FROM marts.dim_items")
+    last_week = pd.Timestamp(query("SELECT max(week) AS w FROM forecasting.training_set")["w"][0])
+    launched = query("SELECT sku, launch_date FROM marts.dim_items")
     recent = launched[pd.to_datetime(launched["launch_date"]) > last_week - pd.Timedelta(weeks=7)]
     recent_rows = forecast[forecast["sku"].isin(recent["sku"])]
     assert recent_rows["is_cold_start"].all()
 
 
-def test_training_set_is_censoring_corrected(run) -> None:
-    ts = _query("SELECT * FROM forecasting.training_set")
+def test_training_set_is_censoring_corrected(run, query) -> None:
+    ts = query("SELECT * FROM forecasting.training_set")
     assert ts["is_imputed"].any()  # the demo drop has stockouts
     assert (ts["demand"] >= ts["units_sold"].round() - 1e-9).all()
     imputed = ts[ts["is_imputed"]]
@@ -139,8 +128,8 @@ def test_training_set_is_censoring_corrected(run) -> None:
     assert meta["imputed_week_share"].value == pytest.approx(ts["is_imputed"].mean())
 
 
-def test_backtest_beats_seasonal_naive_with_finite_scores(run) -> None:
-    m = _query("SELECT * FROM forecasting.backtest_metrics")
+def test_backtest_beats_seasonal_naive_with_finite_scores(run, query) -> None:
+    m = query("SELECT * FROM forecasting.backtest_metrics")
     overall = m[m["segment"] == "all"].set_index("model")
     assert {"DemandForecaster", "seasonal_naive", "AutoETS"} <= set(overall.index)
     for col in ("pinball", "mae", "rmse", "wape", "bias", "coverage_80", "coverage_98"):

@@ -12,27 +12,11 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
-from orchestration import settings
-
 pytestmark = pytest.mark.integration
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class _ReadOnlyWarehouse:
-    """Opens the warehouse read-only per query and closes it at once.
-
-    A connection held open would block the runs other tests start (DuckDB: one writer per file,
-    and no writer while a reader holds it).
-    """
-
-    def execute(self, sql: str) -> _Result:
-        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-            rel = con.sql(sql)
-            return _Result(rel.df())
 
 
 class _Result:
@@ -46,10 +30,20 @@ class _Result:
         return list(self._frame.itertuples(index=False, name=None))
 
 
+class _ReadOnlyWarehouse:
+    """DB-API-like facade over the session's read-only `query` fixture."""
+
+    def __init__(self, query) -> None:
+        self._query = query
+
+    def execute(self, sql: str) -> _Result:
+        return _Result(self._query(sql))
+
+
 @pytest.fixture(scope="module")
-def warehouse(planning_run) -> _ReadOnlyWarehouse:
+def warehouse(planning_run, query) -> _ReadOnlyWarehouse:
     assert planning_run.success, "the planning run failed; see the Dagster log above"
-    return _ReadOnlyWarehouse()
+    return _ReadOnlyWarehouse(query)
 
 
 def test_planning_run_succeeds_with_every_dbt_check_passing(planning_run) -> None:

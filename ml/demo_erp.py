@@ -180,6 +180,7 @@ class DemoConfig:
     n_suppliers: int = 12
     n_categories: int = 10  # 1..12 of the built-in categories
     new_launch_share: float = 0.05  # items launched during the period
+    recent_launch_share: float = 0.03  # items launched 2-7 weeks before the end (cold start)
     substitute_share: float = 0.30  # items in a substitute group
     promo_item_share: float = 0.30  # items with promotions
     price_change_share: float = 0.08  # items with a regular price change
@@ -618,6 +619,15 @@ def _make_items(
     launch_day = np.where(
         new, rng.integers(14, max(15, int(0.8 * cfg.days)), n), -rng.integers(90, 8 * 365, n)
     ).astype(np.int32)
+    # launches in the last weeks of history: too little history to fit, so the forecast must
+    # come from analogues (cold start). Own stream, so the other draws do not move.
+    n_recent = round(cfg.recent_launch_share * n)
+    if cfg.recent_launch_share > 0 and n >= 20 and cfg.days >= 120:
+        n_recent = max(n_recent, 1)
+    if n_recent:
+        rr = np.random.default_rng([cfg.seed, 1729])
+        recent = rr.choice(n, size=min(n_recent, n), replace=False)
+        launch_day[recent] = rr.integers(cfg.days - 49, cfg.days - 13, recent.size)
     start = cal.dates[0]
     launch_date = (start + launch_day.astype("timedelta64[D]")).astype(str)
 

@@ -91,12 +91,20 @@ def _summarise(run_id: str, started: float) -> None:
                     _print(f"  {extract:<22} {reason:<26} {n:>8,}")
         if "backtest_metrics" in names:
             _print("forecast backtest on held-out weeks (pinball loss: lower is better):")
-            _print(f"  {'model':<18} {'segment':<13} {'series':>6} {'pinball':>8} {'cover90':>8}")
-            for model, segment, n, pinball, cover in con.execute(
-                "SELECT model, segment, n_series, pinball, coverage_90 "
+            _print(
+                "  (cover90: actuals inside the closed 90% interval; PIT90: randomised-PIT "
+                "coverage, the calibration figure for integer demand, target 87-93%)"
+            )
+            _print(
+                f"  {'model':<18} {'segment':<13} {'series':>6} {'pinball':>8} {'cover90':>8}"
+                f" {'PIT90':>7}"
+            )
+            for model, segment, n, pinball, cover, pit in con.execute(
+                "SELECT model, segment, n_series, pinball, coverage_90, pit_coverage_90 "
                 "FROM forecasting.backtest_metrics ORDER BY segment <> 'all', segment, pinball"
             ).fetchall():
-                _print(f"  {model:<18} {segment:<13} {n:>6} {pinball:>8.3f} {cover:>8.1%}")
+                pit_s = f"{pit:>7.1%}" if pit is not None and pit == pit else f"{'-':>7}"
+                _print(f"  {model:<18} {segment:<13} {n:>6} {pinball:>8.3f} {cover:>8.1%} {pit_s}")
     finally:
         con.close()
     _print("")

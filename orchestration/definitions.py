@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration import settings
-from orchestration.defs.forecasting.assets import forecasting_assets
+from orchestration.defs.forecasting.assets import forecasting_assets, forecasting_checks
 from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
 from orchestration.defs.ingest.assets import raw_extracts
 from orchestration.defs.ingest.sensors import build_landing_sensor
@@ -53,6 +53,7 @@ weekly_planning_schedule = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=[raw_extracts, stockpilot_dbt_models, *forecasting_assets],
+    asset_checks=[*forecasting_checks],
     jobs=[ingest_job, weekly_planning_job],
     schedules=[daily_ingest_schedule, weekly_planning_schedule],
     sensors=[build_landing_sensor(ingest_job)],

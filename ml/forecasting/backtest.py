@@ -17,6 +17,10 @@ Metrics (per model and segment, over all held-out (series, period) cells, units 
   probability, and when P(demand = 0) >= (100 - c)/2 % the lower bound is 0 and the closed interval
   holds at least (50 + c/2)%. Intermittent and lumpy series therefore show closed coverage above
   nominal even when perfectly calibrated.
+* ``pit_coverage_<c>`` (forecasters with a predictive CDF, count data): the mean probability that
+  the randomised PIT (Czado, Gneiting & Held 2009) lies in the central ``c``% interval. For a
+  calibrated count forecast it equals ``c``% exactly, whatever the discreteness, so it is the
+  calibration figure for integer demand; the baselines only give quantiles and have NaN here.
 
 Baselines measured in the same run: seasonal naive with empirical intervals (each series' own
 seasonal differences ``y_t - y_{t-sp}`` added to the forecast as residual quantiles) and plain
@@ -70,11 +74,14 @@ def score_arrays(
     alphas: np.ndarray,
     seg: np.ndarray | None = None,
     keys: pd.Index | None = None,
+    pit: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Accuracy table from actuals ``a[cells]`` and quantiles ``Q[cells, alphas]``.
 
     ``seg`` gives each cell's segment (None: only the ``all`` row); ``keys`` each cell's series
-    key (for counting series). Cells with a missing actual or quantile are ignored.
+    key (for counting series). Cells with a missing actual or quantile are ignored. ``pit``
+    (``[cells, len(INTERVALS)]``, optional) holds each cell's probability that its randomised PIT
+    falls in the central 80/90/95/98% interval; its means are reported as ``pit_coverage_<c>``.
     """
     ok = ~np.isnan(a) & ~np.isnan(Q).any(axis=1)
     groups = [("all", ok)]
@@ -84,9 +91,17 @@ def score_arrays(
     for name, m in groups:
         if m.sum() == 0:
             continue
-        rows.append(
-            {"segment": name, **_metrics(a[m], Q[m], alphas, keys[m] if keys is not None else None)}
-        )
+        row = {
+            "segment": name,
+            **_metrics(a[m], Q[m], alphas, keys[m] if keys is not None else None),
+        }
+        if pit is not None:
+            for j, c in enumerate(INTERVALS):
+                vals = pit[m, j]
+                row[f"pit_coverage_{c}"] = (
+                    float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
+                )
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -270,10 +285,13 @@ def rolling_origin_backtest(
         X_tr = X[X.index.get_level_values(-1) <= t_cut] if X is not None else None
         X_te = X[(X.index.get_level_values(-1) > t_cut)] if X is not None else None
         results: dict[str, pd.DataFrame] = {}
+        pits: dict[str, pd.DataFrame] = {}
         for name, make in forecasters.items():
             f = make()
             f.fit(y_tr, X=X_tr, fh=fh)
             results[name] = f.predict_quantiles(X=X_te, alpha=list(alphas))
+            if getattr(f, "count_", False) and hasattr(f, "predict_pit_coverage"):
+                pits[name] = f.predict_pit_coverage(y_te, X=X_te)
         if baselines:
             results["seasonal_naive"] = baseline_seasonal_naive_quantiles(
                 y_tr, horizon, alphas, sp, freq
@@ -291,6 +309,9 @@ def rolling_origin_backtest(
             lf = q.copy()
             lf.columns = [f"q{c[-1]:g}" for c in q.columns]
             lf["actual"] = y_te.iloc[:, 0].reindex(q.index).to_numpy()
+            for c in INTERVALS:
+                col = f"pit_cov_{c}"
+                lf[col] = pits[name][col].reindex(q.index).to_numpy() if name in pits else np.nan
             lf["model"] = name
             lf["origin"] = str(t_cut)
             long.append(lf.reset_index())
@@ -298,6 +319,7 @@ def rolling_origin_backtest(
     by_origin = pd.concat(per_origin, ignore_index=True)
     metrics = []
     qcols = [c for c in forecasts.columns if c.startswith("q")]
+    pit_cols = [f"pit_cov_{c}" for c in INTERVALS]
     alph = np.array([float(c[1:]) for c in qcols])
     key_names = list(y.index.names[:-1])
     for name, g in forecasts.groupby("model", sort=False):
@@ -307,7 +329,14 @@ def rolling_origin_backtest(
             else pd.Index(g[key_names[0]])
         )
         seg_arr = segments.reindex(keys).astype(object).fillna("unknown").to_numpy()
-        s = score_arrays(g["actual"].to_numpy(float), g[qcols].to_numpy(float), alph, seg_arr, keys)
+        s = score_arrays(
+            g["actual"].to_numpy(float),
+            g[qcols].to_numpy(float),
+            alph,
+            seg_arr,
+            keys,
+            pit=g[pit_cols].to_numpy(float),
+        )
         s.insert(0, "model", name)
         metrics.append(s)
     return {
@@ -375,7 +404,11 @@ def fan_chart_png(
 
 
 def coverage_chart_png(metrics: pd.DataFrame, title: str = "Interval coverage") -> bytes:
-    """Empirical vs nominal coverage per model and segment (from ``metrics``); PNG bytes."""
+    """Empirical vs nominal coverage per model and segment (from ``metrics``); PNG bytes.
+
+    Closed-interval coverage for every model, plus the randomised-PIT coverage (dashed) where a
+    model provides it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -389,7 +422,17 @@ def coverage_chart_png(metrics: pd.DataFrame, title: str = "Interval coverage") 
     for ax, sg in zip(axes, segs, strict=True):
         sub = metrics[metrics["segment"] == sg]
         for _, r in sub.iterrows():
-            ax.plot(nominal, [r[c] for c in cov_cols], marker="o", label=r["model"])
+            line = ax.plot(nominal, [r[c] for c in cov_cols], marker="o", label=r["model"])
+            pit = [r.get(f"pit_{c}", np.nan) for c in cov_cols]
+            if np.isfinite(np.asarray(pit, dtype=float)).all():
+                ax.plot(
+                    nominal,
+                    pit,
+                    marker="s",
+                    ls="--",
+                    color=line[0].get_color(),
+                    label=f"{r['model']} (randomised PIT)",
+                )
         ax.plot([0.75, 1], [0.75, 1], "k--", lw=0.8)
         ax.set_title(sg)
         ax.set_xlabel("nominal")

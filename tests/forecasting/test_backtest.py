@@ -51,6 +51,12 @@ def test_rolling_origin_backtest_scores_models_and_baselines_on_the_same_cells(w
     assert {"coverage_80", "coverage_90", "coverage_95", "coverage_98"} <= set(m.columns)
     assert allrows.loc["DemandForecaster", "pinball"] < allrows.loc["seasonal_naive", "pinball"]
     assert res["by_origin"]["origin"].nunique() == 2
+    # randomised-PIT coverage for the forecaster with a predictive CDF, NaN for quantile-only
+    # baselines; nested like the nominal levels
+    pit = allrows[[f"pit_coverage_{c}" for c in (80, 90, 95, 98)]]
+    assert pit.loc[["seasonal_naive", "AutoETS"]].isna().all().all()
+    ours = pit.loc["DemandForecaster"].to_numpy(dtype=float)
+    assert (np.diff(ours) > 0).all() and 0.75 <= ours[1] <= 0.97
     png = coverage_chart_png(m)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     fc = res["forecasts"]

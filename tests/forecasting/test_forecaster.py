@@ -174,3 +174,51 @@ def test_randomized_coverage_of_a_perfect_forecast_is_exact():
     np.testing.assert_allclose(
         count_cdf(np.arange(6), mu, var), stats.nbinom.cdf(np.arange(6), n, p)
     )
+
+
+def test_calibrate_variance_recovers_an_understated_variance():
+    """An NB forecast whose variance is understated 2.5x gets k ~ 2.5 and exact coverage."""
+    from ml.forecasting.forecaster import calibrate_variance
+
+    rng = np.random.default_rng(3)
+    mu = rng.uniform(2, 30, size=(400, 8))
+    true_var = mu + 0.4 * mu**2
+    y = rng.negative_binomial(mu**2 / (true_var - mu), mu / true_var).astype(float)
+    k, before, after = calibrate_variance(mu, true_var / 2.5, y, coverage=0.9, count=True)
+    assert before < 0.85  # too narrow before
+    assert after == pytest.approx(0.9, abs=0.002)
+    assert k == pytest.approx(2.5, rel=0.2)
+    # a correct variance is left (almost) alone
+    k1, b1, _ = calibrate_variance(mu, true_var, y, coverage=0.9, count=True)
+    assert b1 == pytest.approx(0.9, abs=0.015) and k1 == pytest.approx(1.0, rel=0.2)
+    # continuous data: normal intervals
+    yn = mu + rng.standard_normal(mu.shape) * 3.0
+    kn, _, an = calibrate_variance(mu, np.full(mu.shape, 9.0 * 4), yn, coverage=0.9, count=False)
+    assert kn == pytest.approx(0.25, rel=0.1) and an == pytest.approx(0.9, abs=0.01)
+
+
+def test_calibration_groups_cover_every_established_series_once(fitted_weekly):
+    cal = fitted_weekly.calibration_
+    assert len(cal) >= 2
+    assert set(cal.columns) >= {"group", "variance_multiplier", "pit_coverage_after"}
+    groups = fitted_weekly._calibration_groups()
+    member = np.zeros(len(fitted_weekly.series_keys_), dtype=int)
+    for _, m in groups:
+        member += m
+    seg = fitted_weekly.segments_["segment"].astype(str).to_numpy()
+    assert (member[seg != "new"] == 1).all()
+    assert (cal["variance_multiplier"].between(0.25, 4.0)).all()
+    assert np.allclose(cal["pit_coverage_after"], 0.9, atol=0.01)
+
+
+def test_calibration_can_be_switched_off(weekly_split):
+    y_tr, _y_te, X_tr, _X_te = weekly_split
+    keys = y_tr.index.droplevel(-1).unique()[:80]
+    ys = y_tr[y_tr.index.droplevel(-1).isin(keys)]
+    on = DemandForecaster(models=("ets", "tsb")).fit(ys, fh=[1, 2])
+    off = DemandForecaster(models=("ets", "tsb"), calibrate=False).fit(ys, fh=[1, 2])
+    assert off.calibration_.empty and not on.calibration_.empty
+    ratio = on.dispersion_["scale_factor"] / off.dispersion_["scale_factor"]
+    by_group = {lab: float(ratio[m].iloc[0]) for lab, m in on._calibration_groups()}
+    expected = dict(zip(on.calibration_["group"], on.calibration_["variance_multiplier"]))
+    assert by_group == pytest.approx(expected)

@@ -382,6 +382,14 @@ def demand_forecast_model(
             "candidate_scores": dg.MetadataValue.md(
                 _md_table(scores[["segment", "model", "n_series", "pinball", "coverage_90"]])
             ),
+            "interval_calibration": dg.MetadataValue.md(
+                _md_table(
+                    pd.concat(
+                        [f.calibration_.assign(chunk=i) for i, f in enumerate(forecasters)],
+                        ignore_index=True,
+                    ).round(3)
+                )
+            ),
             "pruned_versions": len(pruned),
         },
     )
@@ -619,10 +627,16 @@ def forecast_backtest(
         replace_table(con, "backtest_metrics_by_origin", by_origin)
 
     summary = metrics.pivot_table(
-        index="segment", columns="model", values=["pinball", "coverage_90"], sort=False
+        index="segment",
+        columns="model",
+        values=["pinball", "coverage_90", "pit_coverage_90"],
+        sort=False,
+        dropna=False,
     )
     summary.columns = [f"{m} {v}" for v, m in summary.columns]
+    summary = summary.dropna(axis=1, how="all")
     summary = summary[sorted(summary.columns)].reset_index()
+    calib = calibration_table(metrics)
     png = coverage_chart_png(result["metrics"], title="Backtest interval coverage")
     path = _reports_dir() / "backtest_coverage.png"
     path.write_bytes(png)
@@ -633,6 +647,9 @@ def forecast_backtest(
             "series_sampled": len(keys),
             "origins": n_origins,
             "pinball_and_coverage_90": dg.MetadataValue.md(_md_table(summary)),
+            "calibration_90": dg.MetadataValue.md(_md_table(calib)),
+            "segments_calibrated": int(calib["within_target"].sum()),
+            "segments_checked": len(calib),
             **{
                 f"pinball_{model}": float(v)
                 for model, v in overall["pinball"].items()  # type: ignore[union-attr]
@@ -644,9 +661,58 @@ def forecast_backtest(
     )
 
 
+#: Randomised-PIT coverage of the 90% interval that counts as calibrated, and the series a
+#: segment needs in the backtest sample to be judged (fewer: too noisy to call).
+CALIBRATION_BAND: tuple[float, float] = (0.87, 0.93)
+CALIBRATION_MIN_SERIES = 20
+
+
+def calibration_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: the production forecaster's 90% coverage against :data:`CALIBRATION_BAND`.
+
+    Count demand is judged on randomised-PIT coverage (exact for calibrated count forecasts);
+    continuous data, where that is NaN, on the closed-interval coverage.
+    """
+    m = metrics[(metrics["model"] == "DemandForecaster") & (metrics["segment"] != "all")]
+    m = m[m["n_series"] >= CALIBRATION_MIN_SERIES]
+    pit = m["pit_coverage_90"] if "pit_coverage_90" in m else pd.Series(np.nan, index=m.index)
+    cov = pit.fillna(m["coverage_90"])
+    lo, hi = CALIBRATION_BAND
+    return pd.DataFrame(
+        {
+            "segment": m["segment"].to_numpy(),
+            "n_series": m["n_series"].to_numpy(),
+            "coverage_90": cov.to_numpy(dtype=float).round(4),
+            "within_target": ((cov >= lo) & (cov <= hi)).to_numpy(),
+        }
+    )
+
+
+@dg.asset_check(asset=forecast_backtest, blocking=False, pool=WAREHOUSE_POOL)
+def forecast_interval_calibration(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """Every segment's 90% interval covers 87-93% of held-out weeks (randomised PIT).
+
+    Warns rather than blocks: a miscalibrated segment still has a forecast, but safety stocks
+    built on it will miss their service targets, so the data team should look.
+    """
+    with warehouse.get_connection() as con:
+        metrics = con.execute(f"select * from {SCHEMA}.backtest_metrics").df()
+    table = calibration_table(metrics)
+    bad = table[~table["within_target"]]
+    return dg.AssetCheckResult(
+        passed=bool(bad.empty),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "segments": dg.MetadataValue.md(_md_table(table)),
+            "outside_band": ", ".join(bad["segment"]) or "none",
+        },
+    )
+
+
 forecasting_assets = [
     forecast_training_set,
     demand_forecast_model,
     demand_forecast,
     forecast_backtest,
 ]
+forecasting_checks = [forecast_interval_calibration]

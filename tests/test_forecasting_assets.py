@@ -156,3 +156,25 @@ def test_charts_are_embedded_small_and_saved(run) -> None:
     path = _latest_materialization(run, "forecast_backtest").metadata["coverage_chart_path"].value
     assert Path(path).is_file()
     assert Path(path).parent == settings.data_dir() / "reports" / "forecasting"
+
+
+def test_calibration_check_judges_each_segment_against_the_band(run, query) -> None:
+    from orchestration.defs.forecasting.assets import CALIBRATION_BAND, calibration_table
+
+    evals = [
+        e
+        for e in run.get_asset_check_evaluations()
+        if e.check_name == "forecast_interval_calibration"
+    ]
+    assert len(evals) == 1
+    table = calibration_table(query("SELECT * FROM forecasting.backtest_metrics"))
+    lo, hi = CALIBRATION_BAND
+    inside = table["coverage_90"].between(lo, hi)
+    assert (table["within_target"] == inside).all()
+    assert evals[0].passed == bool(inside.all())
+    assert evals[0].metadata["outside_band"].value == (
+        ", ".join(table.loc[~inside, "segment"]) or "none"
+    )
+    # count data are judged on randomised-PIT coverage, which the backtest stores
+    m = query("SELECT * FROM forecasting.backtest_metrics WHERE model = 'DemandForecaster'")
+    assert m["pit_coverage_90"].between(0.7, 1.0).all()

@@ -286,12 +286,15 @@ def rolling_origin_backtest(
         X_te = X[(X.index.get_level_values(-1) > t_cut)] if X is not None else None
         results: dict[str, pd.DataFrame] = {}
         pits: dict[str, pd.DataFrame] = {}
+        moments: dict[str, pd.DataFrame] = {}
         for name, make in forecasters.items():
             f = make()
             f.fit(y_tr, X=X_tr, fh=fh)
             results[name] = f.predict_quantiles(X=X_te, alpha=list(alphas))
             if getattr(f, "count_", False) and hasattr(f, "predict_pit_coverage"):
                 pits[name] = f.predict_pit_coverage(y_te, X=X_te)
+            if hasattr(f, "predict_moments"):
+                moments[name] = f.predict_moments(fh=fh, X=X_te)
         if baselines:
             results["seasonal_naive"] = baseline_seasonal_naive_quantiles(
                 y_tr, horizon, alphas, sp, freq
@@ -312,13 +315,17 @@ def rolling_origin_backtest(
             for c in INTERVALS:
                 col = f"pit_cov_{c}"
                 lf[col] = pits[name][col].reindex(q.index).to_numpy() if name in pits else np.nan
+            for col in ("mean", "variance", "level_cv2"):
+                lf[col] = (
+                    moments[name][col].reindex(q.index).to_numpy() if name in moments else np.nan
+                )
             lf["model"] = name
             lf["origin"] = str(t_cut)
             long.append(lf.reset_index())
     forecasts = pd.concat(long, ignore_index=True)
     by_origin = pd.concat(per_origin, ignore_index=True)
     metrics = []
-    qcols = [c for c in forecasts.columns if c.startswith("q")]
+    qcols = [c for c in forecasts.columns if c.startswith("q") and c[1:2].isdigit()]
     pit_cols = [f"pit_cov_{c}" for c in INTERVALS]
     alph = np.array([float(c[1:]) for c in qcols])
     key_names = list(y.index.names[:-1])

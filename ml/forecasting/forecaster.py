@@ -869,6 +869,28 @@ class DemandForecaster(BaseForecaster):
             out[f"pit_cov_{round(c * 100)}"] = randomized_coverage(F_below, F_at, c).ravel()
         return out[~np.isnan(a.ravel())]
 
+    def predict_moments(self, fh: Any = None, X: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Mean, variance and shared level variance of the predictive distribution per cell.
+
+        Columns ``mean`` (units/period), ``variance`` (units²/period; the negative binomial's for
+        count data) and ``level_cv2`` (``sigma_L2``, unitless: the part of the error shared by
+        all periods of a series, so ``Var(sum of t periods) = sum of variances + level_cv2 *
+        (sum of means)**2 - ...``). This is what inventory maths needs to build the distribution
+        of demand over a lead time without sampling; index as ``predict``.
+        """
+        self.check_is_fitted()
+        if fh is None:
+            fh = np.arange(1, self.horizon_ + 1)
+        fh = fh if isinstance(fh, ForecastingHorizon) else ForecastingHorizon(fh, is_relative=True)
+        mu, var, abs_idx = self._distribution(fh, X)
+        if self.count_:
+            var = np.maximum(var, np.maximum(mu, 0.0))
+        sl = np.repeat(self.dispersion_["sigma_L2"].to_numpy(), mu.shape[1])
+        return pd.DataFrame(
+            {"mean": mu.ravel(), "variance": var.ravel(), "level_cv2": sl},
+            index=self._out_index(abs_idx),
+        )
+
     # ------------------------------------------------------------------ joint distribution
     def predict_sample_paths(
         self,

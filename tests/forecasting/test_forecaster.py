@@ -220,5 +220,7 @@ def test_calibration_can_be_switched_off(weekly_split):
     assert off.calibration_.empty and not on.calibration_.empty
     ratio = on.dispersion_["scale_factor"] / off.dispersion_["scale_factor"]
     by_group = {lab: float(ratio[m].iloc[0]) for lab, m in on._calibration_groups()}
-    expected = dict(zip(on.calibration_["group"], on.calibration_["variance_multiplier"]))
+    expected = dict(
+        zip(on.calibration_["group"], on.calibration_["variance_multiplier"], strict=True)
+    )
     assert by_group == pytest.approx(expected)

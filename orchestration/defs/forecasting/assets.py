@@ -400,8 +400,9 @@ def _forecaster_rows(f: DemandForecaster) -> pd.DataFrame:
     fh = list(range(1, HORIZON_WEEKS + 1))
     q = f.predict_quantiles(fh=fh, alpha=list(QUANTILE_LEVELS))
     q.columns = [quantile_column(float(c[-1])) for c in q.columns]
-    mean = f.predict(fh=fh).iloc[:, 0].rename("mean")
-    out = q.join(mean).reset_index()
+    moments = f.predict_moments(fh=fh)
+    moments.index = q.index
+    out = q.join(moments).reset_index()
     out = out.rename(columns={out.columns[2]: "forecast_week"})
     cutoff = pd.Timestamp(f.cutoff[0])
     out["horizon"] = ((out["forecast_week"] - cutoff) / pd.Timedelta(weeks=1)).round().astype(int)
@@ -509,6 +510,15 @@ def demand_forecast(
         cold = cold.rename(columns={"period": "forecast_week"})
         cold["horizon"] = cold.groupby(["sku", "location_id"]).cumcount() + 1
         cold["demand_class"] = "new"
+        # moments from the analogue quantiles; the excess spread of a new item is mostly not
+        # knowing its level, so it is all treated as shared across weeks (conservative for sums)
+        spread = (cold[quantile_column(0.95)] - cold[quantile_column(0.05)]) / 3.29
+        cold["variance"] = np.maximum(spread**2, cold["mean"])
+        cold["level_cv2"] = np.where(
+            cold["mean"] > 0,
+            (cold["variance"] - cold["mean"]) / np.maximum(cold["mean"], 1e-9) ** 2,
+            0.0,
+        )
         cold["model_family"] = "cold_start_" + cold["analogue_level"].astype(str)
         forecast = forecast[
             ~pd.MultiIndex.from_frame(forecast[["sku", "location_id"]]).isin(targets)
@@ -528,6 +538,8 @@ def demand_forecast(
         "forecast_week",
         "horizon",
         "mean",
+        "variance",
+        "level_cv2",
         *qcols,
         "demand_class",
         "model_family",
@@ -625,6 +637,12 @@ def forecast_backtest(
     with warehouse.get_connection() as con:
         rows = replace_table(con, "backtest_metrics", metrics)
         replace_table(con, "backtest_metrics_by_origin", by_origin)
+        replace_table(
+            con,
+            "backtest_forecasts",
+            backtest_forecast_rows(result["forecasts"]),
+            date_columns=["forecast_week", "origin"],
+        )
 
     summary = metrics.pivot_table(
         index="segment",
@@ -659,6 +677,25 @@ def forecast_backtest(
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )
+
+
+def backtest_forecast_rows(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The production forecaster's held-out forecasts with their actuals, one row per cell.
+
+    Kept as a table because the policy backtest replays exactly these forecasts (made at each
+    origin from the data before it) against the weeks that followed.
+    """
+    fc = forecasts[forecasts["model"] == "DemandForecaster"].copy()
+    fc = fc.rename(columns={"period": "forecast_week"})
+    qmap = {f"q{a:g}": quantile_column(a) for a in QUANTILE_LEVELS}
+    fc = fc.rename(columns=qmap)
+    fc["origin"] = pd.to_datetime(fc["origin"])
+    fc["forecast_week"] = pd.to_datetime(fc["forecast_week"])
+    fc["horizon"] = ((fc["forecast_week"] - fc["origin"]) / pd.Timedelta(weeks=1)).round()
+    fc["horizon"] = fc["horizon"].astype(int)
+    cols = ["sku", "location_id", "origin", "forecast_week", "horizon", "actual"]
+    cols += ["mean", "variance", "level_cv2", *[c for c in qmap.values() if c in fc]]
+    return fc[cols].reset_index(drop=True)
 
 
 #: Randomised-PIT coverage of the 90% interval that counts as calibrated, and the series a

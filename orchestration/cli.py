@@ -66,7 +66,8 @@ def _summarise(run_id: str, started: float) -> None:
     try:
         tables = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('marts', 'forecasting') AND table_type = 'BASE TABLE' "
+            "WHERE table_schema IN ('marts', 'forecasting', 'inventory') "
+            "AND table_type = 'BASE TABLE' "
             "ORDER BY table_schema, table_name"
         ).fetchall()
         for schema, name in tables:
@@ -105,11 +106,45 @@ def _summarise(run_id: str, started: float) -> None:
             ).fetchall():
                 pit_s = f"{pit:>7.1%}" if pit is not None and pit == pit else f"{'-':>7}"
                 _print(f"  {model:<18} {segment:<13} {n:>6} {pinball:>8.3f} {cover:>8.1%} {pit_s}")
+        if "policy_backtest_segments" in names:
+            _print_policy_backtest(con)
     finally:
         con.close()
     _print("")
     _print("open the Dagster UI on this run history:  make ui   (then http://127.0.0.1:3000)")
     _print(f"  this run: http://127.0.0.1:3000/runs/{run_id}")
+
+
+def _print_policy_backtest(con) -> None:
+    """The held-out replay: achieved vs target service and inventory, ours vs the static rule."""
+    rows = con.execute(
+        "SELECT segment, n_sku_locations, target_csl, csl_ours, csl_static, fill_rate_ours, "
+        "fill_rate_static, avg_on_hand_value_ours, avg_on_hand_value_static, "
+        "static_value_at_equal_fill_rate, start_date, days "
+        "FROM inventory.policy_backtest_segments ORDER BY segment = 'all', segment"
+    ).fetchall()
+    if not rows:
+        return
+    start, days = rows[0][10], rows[0][11]
+    _print(
+        f"policy backtest, store SKU-locations, {days} held-out days from {start} "
+        "(lost sales; static rule: reorder below 14 days of cover, order 3 weeks):"
+    )
+    _print(
+        f"  {'segment':<8} {'n':>5} {'target':>7} {'CSL ours':>9} {'static':>7} "
+        f"{'fill ours':>9} {'static':>7} {'inv. ours':>11} {'static':>11}"
+    )
+    for r in rows:
+        _print(
+            f"  {r[0]:<8} {r[1]:>5} {r[2]:>7.1%} {r[3]:>9.1%} {r[4]:>7.1%} {r[5]:>9.2%} "
+            f"{r[6]:>7.2%} {r[7]:>11,.0f} {r[8]:>11,.0f}"
+        )
+    allrow = rows[-1]
+    if allrow[9] == allrow[9] and allrow[9]:
+        _print(
+            f"  static rule at our fill rate ({allrow[5]:.2%}, interpolated on its cover): "
+            f"{allrow[9]:,.0f} -> ours holds {1 - allrow[7] / allrow[9]:.0%} less"
+        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

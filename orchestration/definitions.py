@@ -9,6 +9,7 @@ from orchestration.defs.forecasting.assets import forecasting_assets, forecastin
 from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
 from orchestration.defs.ingest.assets import raw_extracts
 from orchestration.defs.ingest.sensors import build_landing_sensor
+from orchestration.defs.inventory.assets import inventory_assets
 from orchestration.defs.marts.assets import stockpilot_dbt_models
 from orchestration.resources import build_resources
 
@@ -52,7 +53,7 @@ weekly_planning_schedule = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[raw_extracts, stockpilot_dbt_models, *forecasting_assets],
+    assets=[raw_extracts, stockpilot_dbt_models, *forecasting_assets, *inventory_assets],
     asset_checks=[*forecasting_checks],
     jobs=[ingest_job, weekly_planning_job],
     schedules=[daily_ingest_schedule, weekly_planning_schedule],

@@ -10,7 +10,6 @@ Only STORE locations are forecast: ``fct_daily_demand`` also holds DC rows, whic
 customer sales (DC demand is the stores' replenishment, derived downstream).
 """
 
-import base64
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,8 +28,14 @@ from ml.forecasting.classify import classify_demand
 from ml.forecasting.cold_start import cold_start_forecast
 from ml.forecasting.data import build_panel
 from ml.forecasting.forecaster import DemandForecaster
-from orchestration import settings
 from orchestration.defs.forecasting.resources import ModelStore
+from orchestration.defs.warehouse_io import (
+    MAX_EMBEDDED_PNG_BYTES,
+    embed_png,
+    md_table,
+    reports_dir,
+    write_table,
+)
 from orchestration.settings import WAREHOUSE_POOL
 
 # sktime 1.2 announces a future default change on every fit, thousands of times per run; the
@@ -45,8 +50,6 @@ QUANTILE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.9
 # Series with fewer weeks than this are "new": the forecaster has too little history to pick a
 # model for them, so their forecast comes from analogues (same cut-off as ml.forecasting).
 MIN_HISTORY_WEEKS = 8
-# Embedded PNGs are stored in the run's event log: keep them small.
-MAX_EMBEDDED_PNG_BYTES = 100_000
 
 MART_DEPS = [
     dg.AssetKey(["marts", "fct_daily_demand"]),
@@ -129,30 +132,8 @@ def replace_table(
     frame: pd.DataFrame,
     date_columns: Sequence[str] = (),
 ) -> int:
-    """Write ``frame`` to ``forecasting.<table>`` with write-then-swap; returns the row count.
-
-    The new rows go to ``<table>_new`` first; the old table is dropped and the new one renamed in
-    one transaction, so readers see either the old or the new table, never a partial one.
-    ``date_columns`` are stored as DATE (pandas only has timestamps).
-    """
-    new = f"{table}_new"
-    con.execute(f"create schema if not exists {SCHEMA}")
-    replace = ", ".join(f"cast({c} as date) as {c}" for c in date_columns)
-    select = f"select * replace ({replace}) from _frame" if replace else "select * from _frame"
-    con.register("_frame", frame)
-    try:
-        con.execute(f"create or replace table {SCHEMA}.{new} as {select}")
-    finally:
-        con.unregister("_frame")
-    con.execute("begin transaction")
-    try:
-        con.execute(f"drop table if exists {SCHEMA}.{table}")
-        con.execute(f"alter table {SCHEMA}.{new} rename to {table}")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchall()[0][0])
+    """Write ``frame`` to ``forecasting.<table>`` with write-then-swap; returns the row count."""
+    return write_table(con, SCHEMA, table, frame, date_columns)
 
 
 def read_training_panel(warehouse: DuckDBResource) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -199,29 +180,6 @@ def _timed_chunks(
             f"{time.perf_counter() - t0:.1f} s"
         )
     return out
-
-
-def _md_table(frame: pd.DataFrame, float_fmt: str = "{:.3f}") -> str:
-    """A small markdown table (Dagster renders markdown metadata)."""
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        cells = [float_fmt.format(v) if isinstance(v, float | np.floating) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _reports_dir() -> Path:
-    path = settings.data_dir() / "reports" / "forecasting"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _embed_png(png: bytes, alt: str) -> str:
-    """Markdown with the PNG inline, or a note when it is too big for the event log."""
-    if len(png) > MAX_EMBEDDED_PNG_BYTES:
-        return f"*{alt}: {len(png) // 1000} KB, too large to embed; see the file path*"
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
 # ------------------------------------------------------------------------------------- assets
@@ -289,7 +247,7 @@ def forecast_training_set(
                 1 - frame["units_sold"].sum() / max(frame["demand"].sum(), 1e-9)
             ),
             "demand_classes": dg.MetadataValue.md(
-                _md_table(class_counts.rename_axis("demand_class").reset_index(name="series"))
+                md_table(class_counts.rename_axis("demand_class").reset_index(name="series"))
             ),
             **{f"series_{k}": int(v) for k, v in class_counts.items()},
             "seconds": round(time.perf_counter() - t0, 1),
@@ -372,18 +330,18 @@ def demand_forecast_model(
             "fit_seconds": round(fit_seconds, 1),
             "series_per_second": round(n_series / max(fit_seconds, 1e-9), 1),
             "segment_models": dg.MetadataValue.md(
-                _md_table(by_segment[["segment", "model", "series"]])
+                md_table(by_segment[["segment", "model", "series"]])
             ),
             "selection_scores": dg.MetadataValue.md(
-                _md_table(
+                md_table(
                     selected[["segment", "model", "n_series", "pinball", "coverage_90", "chunk"]]
                 )
             ),
             "candidate_scores": dg.MetadataValue.md(
-                _md_table(scores[["segment", "model", "n_series", "pinball", "coverage_90"]])
+                md_table(scores[["segment", "model", "n_series", "pinball", "coverage_90"]])
             ),
             "interval_calibration": dg.MetadataValue.md(
-                _md_table(
+                md_table(
                     pd.concat(
                         [f.calibration_.assign(chunk=i) for i, f in enumerate(forecasters)],
                         ignore_index=True,
@@ -442,11 +400,11 @@ def _fan_charts(
             history = pd.Series(dtype=float)
         title = f"{key[0]} @ {key[1]} ({fc['demand_class'].iloc[0]}, {fc['model_family'].iloc[0]})"
         png = fan_chart_png(history, q, title=title)
-        path = _reports_dir() / f"demand_forecast_fan_{i + 1}.png"
+        path = reports_dir("forecasting") / f"demand_forecast_fan_{i + 1}.png"
         path.write_bytes(png)
         paths.append(path)
         if used + len(png) <= MAX_EMBEDDED_PNG_BYTES:
-            markdown.append(f"**{title}**\n\n" + _embed_png(png, "fan chart"))
+            markdown.append(f"**{title}**\n\n" + embed_png(png, "fan chart"))
             used += len(png)
     return paths, markdown
 
@@ -656,7 +614,7 @@ def forecast_backtest(
     summary = summary[sorted(summary.columns)].reset_index()
     calib = calibration_table(metrics)
     png = coverage_chart_png(result["metrics"], title="Backtest interval coverage")
-    path = _reports_dir() / "backtest_coverage.png"
+    path = reports_dir("forecasting") / "backtest_coverage.png"
     path.write_bytes(png)
     overall = metrics[metrics["segment"] == "all"].set_index("model")
     return dg.MaterializeResult(
@@ -664,15 +622,15 @@ def forecast_backtest(
             "dagster/row_count": rows,
             "series_sampled": len(keys),
             "origins": n_origins,
-            "pinball_and_coverage_90": dg.MetadataValue.md(_md_table(summary)),
-            "calibration_90": dg.MetadataValue.md(_md_table(calib)),
+            "pinball_and_coverage_90": dg.MetadataValue.md(md_table(summary)),
+            "calibration_90": dg.MetadataValue.md(md_table(calib)),
             "segments_calibrated": int(calib["within_target"].sum()),
             "segments_checked": len(calib),
             **{
                 f"pinball_{model}": float(v)
                 for model, v in overall["pinball"].items()  # type: ignore[union-attr]
             },
-            "coverage_chart": dg.MetadataValue.md(_embed_png(png, "coverage chart")),
+            "coverage_chart": dg.MetadataValue.md(embed_png(png, "coverage chart")),
             "coverage_chart_path": dg.MetadataValue.path(str(path)),
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -740,7 +698,7 @@ def forecast_interval_calibration(warehouse: DuckDBResource) -> dg.AssetCheckRes
         passed=bool(bad.empty),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "segments": dg.MetadataValue.md(_md_table(table)),
+            "segments": dg.MetadataValue.md(md_table(table)),
             "outside_band": ", ".join(bad["segment"]) or "none",
         },
     )

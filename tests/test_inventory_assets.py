@@ -90,21 +90,29 @@ def test_bimodal_supplier_levels_beat_the_textbook_formula(run, query) -> None:
 
 def test_order_lines_respect_case_packs_moq_and_explain_themselves(run, query) -> None:
     rec = query(
-        "SELECT r.*, i.moq, i.supplier_id FROM inventory.replenishment_recommendations r "
-        "JOIN marts.dim_items i USING (sku)"
+        "SELECT r.*, i.moq, p.order_up_to AS level FROM inventory.replenishment_recommendations r "
+        "JOIN marts.dim_items i USING (sku) "
+        "JOIN inventory.reorder_policy p USING (sku, location_id)"
     )
     assert len(rec) > 0
     assert np.allclose(rec["order_qty"] % rec["case_pack"], 0)
-    assert (rec["order_qty"] >= rec["need_units"] - 1e-9).all()
+    assert (rec["order_qty"] >= rec["raw_need"] - 1e-9).all()
+    # the position after the order reaches the service level's order-up-to level
+    assert (rec["inventory_position"] + rec["order_qty"] >= rec["level"] - 1e-9).all()
     dc = rec[rec["echelon"] == "DC"]
     assert (dc["order_qty"] >= dc["moq"]).all()
-    assert (dc["order_from"] == dc["supplier_id"]).all()
+    assert (dc["ship_from"] == dc["supplier_id"]).all()
+    # a DC order is at least the EOQ where the supplier's order cost is known (case-rounded)
+    has_eoq = dc["eoq"].notna()
+    assert (
+        dc.loc[has_eoq, "order_qty"] >= dc.loc[has_eoq, "eoq"] - dc.loc[has_eoq, "case_pack"]
+    ).all()
     parents = query("SELECT location_id, replenished_from FROM marts.dim_locations")
     st = rec[rec["echelon"] == "STORE"].merge(parents, on="location_id")
-    assert (st["order_from"] == st["replenished_from"]).all()
-    assert np.allclose(rec["need_units"], rec["order_up_to"] - rec["inventory_position"])
-    first = rec.iloc[0]
-    assert f"IP {first['inventory_position']:.0f} < S {first['order_up_to']:.0f}" in first["reason"]
+    assert len(st) > 0 and (st["ship_from"] == st["replenished_from"]).all()
+    first = st.iloc[0]
+    assert f"{first['inventory_position']:.0f}" in first["reason"]
+    assert f"{first['order_qty']:.0f}" in first["reason"]
     assert (pd.to_datetime(rec["expected_receipt_date"]) >= pd.to_datetime(rec["order_date"])).all()
 
 

@@ -75,6 +75,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 
 __all__ = [
+    "GROUP_COLUMNS",
     "LEAD_TIME_LEVELS",
     "LeadTimeModel",
     "attach_lead_time_groups",

@@ -26,7 +26,7 @@ from ml.inventory import segmentation as sg
 from ml.inventory.allocation import allocate
 from ml.inventory.multi_echelon import place_two_echelon
 from ml.inventory.planning import plan_levels
-from ml.inventory.policy import round_order_quantity
+from ml.inventory.replenishment import recommend_orders
 from ml.inventory.simulation import (
     Policy,
     compare_policies,
@@ -428,10 +428,6 @@ def reorder_policy(
     )
 
 
-def _fmt(values: pd.Series, spec: str) -> pd.Series:
-    return values.map(lambda v: format(v, spec) if pd.notna(v) else "?")
-
-
 @dg.asset(
     deps=[reorder_policy, MARTS["fct_inventory_positions"], MARTS["dim_suppliers"]],
     **_COMMON,
@@ -441,12 +437,12 @@ def replenishment_recommendations(
 ) -> dg.MaterializeResult:
     """What to order, from whom, for where, when, and why, for every SKU-location due an order.
 
-    Periodic review: at the review, inventory position (on hand + on order + in transit) below
-    the order-up-to level triggers an order for the difference. DC orders to suppliers are at
-    least the EOQ where the supplier's ordering cost is known (``sqrt(2 K D / h)``, annual demand
-    D and holding cost h per unit-year) and respect case packs and the item's MOQ; store orders
-    (transfers from the DC) are rounded up to whole case packs. Each line carries the numbers
-    behind it and a one-line reason.
+    Stores: periodic review order-up-to; an inventory position (on hand + on order + in
+    transit) below the level triggers a transfer from the DC for the difference, in whole case
+    packs. DCs: (R, s, S) with ``s`` = the service level's order-up-to level and ``S = s + EOQ``
+    where the supplier's order cost is known (``sqrt(2 K D / h)``), so an order is never
+    smaller than the cost-optimal batch; case packs and the item's MOQ apply. Each line carries
+    the numbers behind it and a one-line reason (``ml.inventory.replenishment``).
     """
     with warehouse.get_connection() as con:
         policy = io.query(con, f"select * from {SCHEMA}.reorder_policy")
@@ -457,118 +453,60 @@ def replenishment_recommendations(
             "select supplier_id, cast(order_cost as double) as order_cost from marts.dim_suppliers",
         )
         (as_of,) = con.execute("select max(demand_date) from marts.fct_daily_demand").fetchall()[0]
-    df = policy.merge(
-        pos[
-            [
-                "sku",
-                "location_id",
-                "on_hand_qty",
-                "on_order_qty",
-                "in_transit_qty",
-                "inventory_position_qty",
-                "is_stock_known",
-            ]
-        ],
-        on=["sku", "location_id"],
-        how="left",
-    ).merge(items[["sku", "moq", "unit_price"]], on="sku", how="left")
-    df = df.merge(suppliers, left_on="source_id", right_on="supplier_id", how="left")
-    for c in ("on_hand_qty", "on_order_qty", "in_transit_qty"):
-        df[c] = df[c].fillna(0.0)
-    df["inventory_position"] = df["inventory_position_qty"].fillna(
-        df["on_hand_qty"] + df["on_order_qty"] + df["in_transit_qty"]
-    )
-    is_dc = (df["echelon"] == "DC").to_numpy()
-    annual = df["mu"].to_numpy() * 365.0
-    h = config.holding_rate * df["unit_cost"].fillna(0).to_numpy()
-    k = df["order_cost"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        eoq = np.where(is_dc & (k > 0) & (h > 0), np.sqrt(2 * k * annual / h), np.nan)
-    need = df["order_up_to"].to_numpy() - df["inventory_position"].to_numpy()
-    trigger = need > 0
-    want = np.where(trigger & np.isfinite(eoq), np.maximum(need, eoq), need)
-    moq = np.where(is_dc, df["moq"].fillna(0).to_numpy(dtype=float), 0.0)
-    qty = round_order_quantity(np.where(trigger, want, 0.0), df["case_pack"].to_numpy(), moq)
-    df["need_units"] = np.maximum(need, 0.0)
-    df["eoq_units"] = eoq
-    df["order_qty"] = qty
-    df["order_cases"] = qty / df["case_pack"]
     order_date = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     order_date += pd.Timedelta(days=(config.review_weekday - order_date.dayofweek) % 7)
-    df["order_date"] = order_date
-    df["expected_receipt_date"] = order_date + pd.to_timedelta(
-        np.ceil(df["lt_mean_days"].fillna(0)), unit="D"
+    df = policy.merge(
+        pos[["sku", "location_id", "on_hand_qty", "on_order_qty", "in_transit_qty"]],
+        on=["sku", "location_id"],
+        how="left",
+    ).merge(items[["sku", "supplier_id", "moq"]], on="sku", how="left")
+    is_dc = (df["echelon"] == "DC").to_numpy()
+    df = df.merge(suppliers, on="supplier_id", how="left")
+    frame = pd.DataFrame(
+        {
+            "sku": df["sku"],
+            "location_id": df["location_id"],
+            "supplier_id": df["supplier_id"],
+            "source_location_id": np.where(is_dc, None, df["source_id"]),
+            "on_hand": df["on_hand_qty"].fillna(0.0),
+            "on_order": df["on_order_qty"].fillna(0.0),
+            "in_transit": df["in_transit_qty"].fillna(0.0),
+            "policy": np.where(is_dc, "sS", "RS"),
+            "order_up_to": np.where(is_dc, np.nan, df["order_up_to"]),
+            "reorder_point": np.where(is_dc, df["order_up_to"], np.nan),
+            "annual_demand": df["mu"] * 365.0,
+            "order_cost": np.where(is_dc, df["order_cost"], np.nan),
+            "unit_cost": df["unit_cost"],
+            "holding_cost_rate": config.holding_rate,
+            "case_pack": df["case_pack"],
+            "moq": np.where(is_dc, df["moq"].fillna(0), 0.0),
+            "lead_time_mean_days": df["lt_mean_days"],
+            "lead_time_p95_days": df["lt_p95_days"],
+            "review_period_days": df["review_days"],
+            "safety_stock": df["safety_stock"],
+            "textbook_safety_stock": df["textbook_safety_stock"],
+            "expected_csl": df["expected_csl"],
+            "target_csl": df["target_csl"],
+            "textbook_csl": df["textbook_csl"],
+        }
     )
-    df["order_from"] = df["source_id"]
-    df["reason"] = (
-        "IP "
-        + _fmt(df["inventory_position"], ".0f")
-        + " < S "
-        + _fmt(df["order_up_to"], ".0f")
-        + " (demand over LT+R "
-        + _fmt(df["demand_mean_lr"], ".1f")
-        + ", LT mean "
-        + _fmt(df["lt_mean_days"], ".1f")
-        + " d p95 "
-        + _fmt(df["lt_p95_days"], ".0f")
-        + " d, R "
-        + _fmt(df["review_days"], ".0f")
-        + " d, CSL target "
-        + _fmt(df["target_csl"], ".0%")
-        + "); need "
-        + _fmt(df["need_units"], ".0f")
-        + np.where(np.isfinite(eoq), " -> EOQ " + _fmt(df["eoq_units"], ".0f"), "")
-        + " -> "
-        + _fmt(df["order_qty"], ".0f")
-        + " ("
-        + _fmt(df["order_cases"], ".0f")
-        + " x "
-        + _fmt(df["case_pack"], ".0f")
-        + ")"
-    )
-    lines = df[df["order_qty"] > 0].copy()
+    rec = recommend_orders(frame, as_of=order_date)
+    rec["echelon"] = df["echelon"].to_numpy()
+    rec["segment"] = df["segment"].to_numpy()
+    rec["unit_cost"] = df["unit_cost"].to_numpy()
+    lines = rec[rec["order_qty"] > 0].copy()
     lines["order_value"] = lines["order_qty"] * lines["unit_cost"]
     lines["created_at"] = _now()
-    cols = [
-        "sku",
-        "location_id",
-        "echelon",
-        "order_from",
-        "order_date",
-        "expected_receipt_date",
-        "order_qty",
-        "order_cases",
-        "case_pack",
-        "need_units",
-        "eoq_units",
-        "inventory_position",
-        "on_hand_qty",
-        "on_order_qty",
-        "in_transit_qty",
-        "order_up_to",
-        "safety_stock",
-        "reorder_point",
-        "textbook_safety_stock",
-        "expected_csl",
-        "target_csl",
-        "segment",
-        "lt_mean_days",
-        "lt_p95_days",
-        "unit_cost",
-        "order_value",
-        "reason",
-        "created_at",
-    ]
     with warehouse.get_connection() as con:
         rows = write_table(
             con,
             SCHEMA,
             "replenishment_recommendations",
-            lines[cols],
+            lines,
             date_columns=["order_date", "expected_receipt_date"],
         )
     by = (
-        lines.groupby(["echelon", "order_from"])
+        lines.groupby(["echelon", "ship_from"])
         .agg(lines=("sku", "size"), units=("order_qty", "sum"), value=("order_value", "sum"))
         .reset_index()
     )

@@ -73,3 +73,36 @@ def embed_png(png: bytes, alt: str) -> str:
     if len(png) > MAX_EMBEDDED_PNG_BYTES:
         return f"*{alt}: {len(png) // 1000} KB, too large to embed; see the file path*"
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def append_to_history(
+    con: duckdb.DuckDBPyConnection, schema: str, source: str, history: str
+) -> int:
+    """Append every row of ``<schema>.<source>`` to ``<schema>.<history>``, by column name.
+
+    The history table is created on first use; columns that ``source`` gained since (a new
+    KPI) are added to it first, so old rows read NULL for them and nothing is lost when the
+    KPI set grows. Returns the history's row count.
+    """
+    con.execute(
+        f"create table if not exists {schema}.{history} as "
+        f"select * from {schema}.{source} where false"
+    )
+    cols = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, source],
+    ).fetchall()
+    have = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [schema, history],
+        ).fetchall()
+    }
+    for name, dtype in cols:
+        if name not in have:
+            con.execute(f'alter table {schema}.{history} add column "{name}" {dtype}')
+    con.execute(f"insert into {schema}.{history} by name select * from {schema}.{source}")
+    return int(con.execute(f"select count(*) from {schema}.{history}").fetchall()[0][0])

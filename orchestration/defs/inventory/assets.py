@@ -36,7 +36,13 @@ from ml.inventory.simulation import (
 )
 from orchestration.defs.inventory import charts
 from orchestration.defs.inventory import inputs as io
-from orchestration.defs.warehouse_io import embed_png, md_table, reports_dir, write_table
+from orchestration.defs.warehouse_io import (
+    append_to_history,
+    embed_png,
+    md_table,
+    reports_dir,
+    write_table,
+)
 from orchestration.settings import WAREHOUSE_POOL
 
 SCHEMA = "inventory"
@@ -952,14 +958,7 @@ def inventory_kpis(
     kpis["as_of"] = _now()
     with warehouse.get_connection() as con:
         rows = write_table(con, SCHEMA, "inventory_kpis", kpis)
-        con.execute(
-            f"create table if not exists {SCHEMA}.inventory_kpis_history as "
-            f"select * from {SCHEMA}.inventory_kpis where false"
-        )
-        con.execute(
-            f"insert into {SCHEMA}.inventory_kpis_history by name "
-            f"select * from {SCHEMA}.inventory_kpis"
-        )
+        history_rows = append_to_history(con, SCHEMA, "inventory_kpis", "inventory_kpis_history")
     tot = (
         planned.groupby("echelon")[
             ["planned_inventory_value", "safety_stock_value", "textbook_safety_stock_value"]
@@ -971,6 +970,7 @@ def inventory_kpis(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "history_rows": history_rows,
             "planned_by_echelon": dg.MetadataValue.md(md_table(tot, "{:,.0f}")),
             "kpis": dg.MetadataValue.md(
                 md_table(

@@ -127,7 +127,7 @@ def _print_policy_backtest(con) -> None:
         return
     start, days = rows[0][10], rows[0][11]
     _print(
-        f"policy backtest, store SKU-locations, {days} held-out days from {start} "
+        f"policy backtest, store SKU-locations, {days} held-out days from {str(start)[:10]} "
         "(lost sales; static rule: reorder below 14 days of cover, order 3 weeks):"
     )
     _print(

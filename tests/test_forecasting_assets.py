@@ -178,3 +178,40 @@ def test_calibration_check_judges_each_segment_against_the_band(run, query) -> N
     # count data are judged on randomised-PIT coverage, which the backtest stores
     m = query("SELECT * FROM forecasting.backtest_metrics WHERE model = 'DemandForecaster'")
     assert m["pit_coverage_90"].between(0.7, 1.0).all()
+
+
+def test_large_networks_are_fitted_and_forecast_in_chunks(run, instance, query) -> None:
+    """Chunked fitting (the path a network above ``chunk_size`` series takes) gives one model
+    per chunk, a forecast for every series, and progress lines per chunk."""
+    from orchestration.definitions import defs
+    from orchestration.defs.forecasting.assets import demand_forecast, demand_forecast_model
+
+    n_series = query(
+        "SELECT count(*) AS n FROM (SELECT DISTINCT sku, location_id FROM forecasting.training_set)"
+    )["n"][0]
+    chunk = int(np.ceil(n_series / 3))
+    result = dg.materialize(
+        [demand_forecast_model, demand_forecast],
+        instance=instance,
+        resources=defs.resources,
+        run_config={
+            "ops": {"forecasting__demand_forecast_model": {"config": {"chunk_size": chunk}}}
+        },
+    )
+    assert result.success
+    meta = _latest_materialization(result, "demand_forecast_model").metadata
+    assert meta["n_chunks"].value == 3
+    fc = query("SELECT * FROM forecasting.demand_forecast")
+    store_series = query(
+        "SELECT count(*) AS n FROM (SELECT DISTINCT f.sku, f.location_id "
+        "FROM marts.fct_daily_demand f JOIN marts.dim_locations l USING (location_id) "
+        "WHERE l.location_type = 'STORE')"
+    )["n"][0]
+    assert fc.groupby(["sku", "location_id"]).ngroups == store_series
+    assert (fc.groupby(["sku", "location_id"]).size() == 8).all()
+    logs = [
+        e.message
+        for e in instance.all_logs(result.run_id)
+        if e.message and re.search(r"fit chunk \d/3", e.message)
+    ]
+    assert len(logs) == 3

@@ -135,6 +135,16 @@ def _with_point_masses(pmf: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, n
     return out, group
 
 
+def with_targets(frame: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each SKU-location's segment, targets and review period; SKU-locations
+    the segmentation has not seen (no sales in the last year) run at 95% CSL, "unsegmented"."""
+    cols = ["segment", "target_csl", "target_fill_rate", "review_period_days"]
+    out = frame.merge(targets[["sku", "location_id", *cols]], on=["sku", "location_id"], how="left")
+    out["target_csl"] = out["target_csl"].fillna(0.95)
+    out["segment"] = out["segment"].fillna("unsegmented")
+    return out
+
+
 def plan_inputs(
     warehouse: DuckDBResource, config: PlanConfig
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -157,22 +167,7 @@ def plan_inputs(
     dcs["echelon"] = "DC"
     frame = pd.concat([stores, dcs], ignore_index=True)
     frame = frame.merge(items, on="sku", how="left").merge(locs, on="location_id", how="left")
-    frame = frame.merge(
-        targets[
-            [
-                "sku",
-                "location_id",
-                "segment",
-                "target_csl",
-                "target_fill_rate",
-                "review_period_days",
-            ]
-        ],
-        on=["sku", "location_id"],
-        how="left",
-    )
-    frame["target_csl"] = frame["target_csl"].fillna(0.95)
-    frame["segment"] = frame["segment"].fillna("unsegmented")
+    frame = with_targets(frame, targets)
     frame["weekly_mean"] = frame["mu"] * 7.0
     frame["weekly_var_indep"] = frame["var_daily"] * 7.0
     default_r = np.where(
@@ -758,22 +753,7 @@ def policy_backtest(
         targets = io.query(con, f"select * from {SCHEMA}.service_targets")
     keys = panel["keys"]
     frame = keys.merge(items, on="sku", how="left").merge(locs, on="location_id", how="left")
-    frame = frame.merge(
-        targets[
-            [
-                "sku",
-                "location_id",
-                "segment",
-                "target_csl",
-                "target_fill_rate",
-                "review_period_days",
-            ]
-        ],
-        on=["sku", "location_id"],
-        how="left",
-    )
-    frame["target_csl"] = frame["target_csl"].fillna(0.95)
-    frame["segment"] = frame["segment"].fillna("unsegmented")
+    frame = with_targets(frame, targets)
     frame["case_pack"] = frame["case_pack"].fillna(1).clip(lower=1)
     frame["review_days"] = frame["review_period_days"].fillna(config.store_review_days).astype(int)
     L = frame["transfer_lead_time_days"].fillna(1).to_numpy(int)

@@ -200,7 +200,7 @@ def test_large_networks_are_fitted_and_forecast_in_chunks(run, instance, query) 
     )
     assert result.success
     meta = _latest_materialization(result, "demand_forecast_model").metadata
-    assert meta["n_chunks"].value == 3
+    assert meta["chunks"].value == 3
     fc = query("SELECT * FROM forecasting.demand_forecast")
     store_series = query(
         "SELECT count(*) AS n FROM (SELECT DISTINCT f.sku, f.location_id "

@@ -1,21 +1,28 @@
-"""The one Dagster entry point (`workspace.yaml` loads `orchestration.definitions:defs`)."""
+"""The one Dagster entry point (`workspace.yaml` loads `orchestration.definitions:defs`).
+
+Each domain under `orchestration/defs/<domain>/definitions.py` builds its own `Definitions`
+(assets, checks, jobs, schedules, sensors, domain resources); this module adds what every domain
+shares (the warehouse, landing folder and dbt resources, ingestion and the weekly planning job)
+and merges them. `build_definitions()` re-reads the paths from the environment, so a test can
+point a second, isolated set of definitions at another warehouse.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from orchestration import settings
-from orchestration.defs.forecasting.assets import forecasting_assets, forecasting_checks
-from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
+from orchestration.defs.export import definitions as export_defs
+from orchestration.defs.forecasting import definitions as forecasting_defs
 from orchestration.defs.ingest.assets import raw_extracts
 from orchestration.defs.ingest.sensors import build_landing_sensor
-from orchestration.defs.inventory.assets import inventory_assets
+from orchestration.defs.inventory import definitions as inventory_defs
 from orchestration.defs.marts.assets import stockpilot_dbt_models
+from orchestration.defs.monitoring import definitions as monitoring_defs
+from orchestration.defs.quality import definitions as quality_defs
 from orchestration.resources import build_resources
 
-settings.export_environment()
-
-ingest_selection = dg.AssetSelection.assets(raw_extracts) | dg.AssetSelection.assets(
+INGEST_SELECTION = dg.AssetSelection.assets(raw_extracts) | dg.AssetSelection.assets(
     stockpilot_dbt_models
 )
 
@@ -24,14 +31,15 @@ ingest_selection = dg.AssetSelection.assets(raw_extracts) | dg.AssetSelection.as
 # in DAGSTER_HOME/dagster.yaml) serialises them.
 ingest_job = dg.define_asset_job(
     "ingest",
-    selection=ingest_selection,
+    selection=INGEST_SELECTION,
     description="Load new ERP files and rebuild the staging and marts models.",
     executor_def=dg.in_process_executor,
 )
 weekly_planning_job = dg.define_asset_job(
     "weekly_planning",
     selection=dg.AssetSelection.all(),
-    description="The planning loop end to end: ingest, marts, (later) forecasts and policy.",
+    description="The planning loop end to end: ingest, marts, forecasts, inventory policy, "
+    "monitoring, publication of the plan and its export to the ERP.",
     executor_def=dg.in_process_executor,
 )
 
@@ -52,12 +60,26 @@ weekly_planning_schedule = dg.ScheduleDefinition(
     description="Mondays at 04:00 UTC: the full planning run.",
 )
 
-defs = dg.Definitions(
-    assets=[raw_extracts, stockpilot_dbt_models, *forecasting_assets, *inventory_assets],
-    asset_checks=[*forecasting_checks],
-    jobs=[ingest_job, weekly_planning_job],
-    schedules=[daily_ingest_schedule, weekly_planning_schedule],
-    sensors=[build_landing_sensor(ingest_job)],
-    resources={**build_resources(), "model_store": ModelStore(root=str(model_store_dir()))},
-    executor=dg.in_process_executor,
-)
+
+def build_definitions() -> dg.Definitions:
+    """All domains merged, with resources resolved from the current environment."""
+    settings.export_environment()
+    core = dg.Definitions(
+        assets=[raw_extracts, stockpilot_dbt_models],
+        jobs=[ingest_job, weekly_planning_job],
+        schedules=[daily_ingest_schedule, weekly_planning_schedule],
+        sensors=[build_landing_sensor(ingest_job)],
+        resources=build_resources(),
+        executor=dg.in_process_executor,
+    )
+    return dg.Definitions.merge(
+        core,
+        forecasting_defs.build_defs(),
+        inventory_defs.build_defs(),
+        quality_defs.build_defs(),
+        monitoring_defs.build_defs(),
+        export_defs.build_defs(),
+    )
+
+
+defs = build_definitions()

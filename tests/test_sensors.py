@@ -8,6 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+# Imported at collection, under the session's environment: the definitions bind the landing
+# folder when they are built, and the fixtures below point the environment elsewhere.
+from orchestration.definitions import defs
+
 
 @pytest.fixture
 def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -25,8 +29,6 @@ def _tick(sensor: dg.SensorDefinition, cursor: str | None):
 
 
 def test_landing_sensor_requests_exactly_one_run_per_change(landing: Path) -> None:
-    from orchestration.definitions import defs
-
     sensor = defs.resolve_sensor_def("landing_folder_sensor")
     first, cursor = _tick(sensor, None)
     assert len(first.run_requests) == 1
@@ -55,8 +57,6 @@ def test_landing_sensor_requests_exactly_one_run_per_change(landing: Path) -> No
 def test_landing_sensor_skips_when_the_folder_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestration.definitions import defs
-
     monkeypatch.setenv("STOCKPILOT_LANDING_DIR", str(tmp_path / "absent"))
     result, _ = _tick(defs.resolve_sensor_def("landing_folder_sensor"), None)
     assert result.run_requests == []

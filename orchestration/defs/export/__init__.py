@@ -1,0 +1,1 @@
+"""Export: published plans written as files and pushed to the ERP."""

@@ -1,0 +1,1 @@
+"""Monitoring: Evidently drift, drift alerts and their review, the retraining sensor."""

@@ -94,6 +94,29 @@ class ForecastModelConfig(dg.Config):
     )
     n_jobs: int = Field(default=2, description="Worker processes for a fit (2-core machines).")
     keep_versions: int = Field(default=5, description="Model versions kept in the model store.")
+    refit: str = Field(
+        default="auto",
+        description="'auto': refit the series due by their velocity's cadence, the series not "
+        "in the stored model and those whose demand class changed, update the others with the "
+        "new weeks; 'all': fit every series from scratch; 'segments' / 'velocity': refit the "
+        "series of the listed demand classes / velocity classes, update the others.",
+    )
+    segments: list[str] = Field(
+        default_factory=list,
+        description="Demand classes refitted when refit='segments' (smooth, erratic, "
+        "intermittent, lumpy, new).",
+    )
+    velocity: list[str] = Field(
+        default_factory=list,
+        description="Velocity classes refitted when refit='velocity' (fast, slow).",
+    )
+    reason: str = Field(default="", description="Why this run retrains; kept on the model card.")
+    fast_cadence_days: float = Field(
+        default=7.0, description="'auto' refits a fast mover whose model is this many days old."
+    )
+    slow_cadence_days: float = Field(
+        default=28.0, description="'auto' refits a slow mover whose model is this many days old."
+    )
 
 
 class BacktestConfig(dg.Config):

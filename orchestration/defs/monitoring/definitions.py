@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.monitoring.assets import monitoring_assets
+from orchestration.defs.monitoring.jobs import review_drift_alert
+
 
 def build_defs() -> dg.Definitions:
-    """Assets, checks, jobs, schedules and sensors of the `monitoring` domain."""
-    return dg.Definitions()
+    """Drift asset, the alert review job and the retraining sensor."""
+    return dg.Definitions(assets=monitoring_assets, jobs=[review_drift_alert])

@@ -200,6 +200,13 @@ class DemoConfig:
     unparseable_date_rate: float = 0.0002
     case_uom_rate: float = 0.02
     negative_on_hand_rate: float = 0.00002
+    # demand shift (a drift scenario): from day ``shift_start_day`` on (None: never), demand of
+    # ``shift_share`` of the SKUs (of ``shift_category`` only, if set) is multiplied by
+    # ``shift_factor`` in every store; planners learn it only through their usual sales EWMA
+    shift_start_day: int | None = None
+    shift_factor: float = 1.0
+    shift_share: float = 1.0
+    shift_category: str | None = None
     verbose: bool = True  # progress lines on stderr
 
     def validate(self) -> None:
@@ -216,6 +223,15 @@ class DemoConfig:
         for name, value in asdict(self).items():
             if (name.endswith(("_rate", "_share"))) and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.shift_factor < 0:
+            raise ValueError(f"shift_factor must be >= 0, got {self.shift_factor}")
+        if self.shift_start_day is not None and not 0 <= self.shift_start_day < self.days:
+            raise ValueError(
+                f"shift_start_day must be in [0, {self.days}), got {self.shift_start_day}"
+            )
+        names = [c.name for c in _CATEGORIES[: self.n_categories]]
+        if self.shift_category is not None and self.shift_category not in names:
+            raise ValueError(f"shift_category must be one of {names}, got {self.shift_category!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1107,6 +1123,26 @@ class _SalesDirt:
         return np.array(keep, np.int64)
 
 
+def demand_shift_skus(cfg: DemoConfig, category: np.ndarray) -> np.ndarray:
+    """Which SKUs the demand shift applies to (bool per SKU); all False without a shift.
+
+    ``round(shift_share * eligible)`` SKUs of the eligible ones (all, or ``shift_category``'s)
+    are drawn from a random stream of their own, so a shifted drop has the same items, stores,
+    promotions and, before the shift, the same demand as the unshifted drop of the same seed.
+    """
+    shifted = np.zeros(category.size, bool)
+    if cfg.shift_start_day is None or cfg.shift_factor == 1.0:
+        return shifted
+    names = [c.name for c in _CATEGORIES]
+    eligible = np.arange(category.size)
+    if cfg.shift_category is not None:
+        eligible = np.flatnonzero(category == names.index(cfg.shift_category))
+    k = int(round(cfg.shift_share * eligible.size))
+    rng = np.random.default_rng([cfg.seed, 0x5D1F7])
+    shifted[rng.choice(eligible, size=k, replace=False)] = True
+    return shifted
+
+
 # --------------------------------------------------------------------------------------------
 # simulation
 
@@ -1155,6 +1191,7 @@ class _Simulation:
         self.disp_const = np.where(is_int, int_disp, 1.0).astype(np.float32)
         self.po_parts: list[dict[str, np.ndarray]] = []
         self.transfer_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.shifted_sku = demand_shift_skus(cfg, items.category)
 
     # ---- store order-up-to level
     def _store_target(self, ix: np.ndarray, f: np.ndarray, boost: np.ndarray) -> np.ndarray:
@@ -1221,6 +1258,10 @@ class _Simulation:
         self.dc_active_ix = dc_active_ix
         self.initial_store_target = on_hand.copy()
         self.initial_dc_on_hand = dc_on_hand.copy()
+
+        # demand shift: a constant multiplier per SKU-location from shift_start_day on
+        shift_from = cfg.shift_start_day if cfg.shift_factor != 1.0 else None
+        shift_sl = np.where(self.shifted_sku[sl.sku], cfg.shift_factor, 1.0).astype(np.float32)
 
         pr = self.promos
         mult = np.ones(N, np.float32)
@@ -1291,6 +1332,8 @@ class _Simulation:
                 * mult
                 * elast
             )
+            if shift_from is not None and t >= shift_from:
+                lam = lam * shift_sl
             demand = np.zeros(N, np.int32)
             expected = lam.copy()
             if not closed:
@@ -1861,6 +1904,12 @@ def generate_demo_erp(config: DemoConfig, landing_dir: Path, truth_dir: Path | N
         "new_launch_items": int((items.launch_day > 0).sum()),
         "po_lines_by_status": {str(k): int(v) for k, v in po["status"].value_counts().items()},
         "config": asdict(cfg),
+        "demand_shift": {
+            "start_date": cal.iso(cfg.shift_start_day) if sim.shifted_sku.any() else None,
+            "factor": cfg.shift_factor,
+            "skus": [items.ids[j] for j in np.flatnonzero(sim.shifted_sku)],
+            "n_sku_locations": int(sim.shifted_sku[sl.sku].sum()),
+        },
     }
 
     if truth is not None:
@@ -1892,6 +1941,9 @@ def generate_demo_erp(config: DemoConfig, landing_dir: Path, truth_dir: Path | N
                 "transfer_lead_time_days": pa.array(sl.lead),
                 "launch_date": pa.array(cal.dates[0] + sl.launch_day.astype("timedelta64[D]")),
                 "case_pack": pa.array(items.case_pack[sl.sku]),
+                "demand_shift_factor": pa.array(
+                    np.where(sim.shifted_sku[sl.sku], cfg.shift_factor, 1.0)
+                ),
             }
         )
         _write_parquet(sl_truth, truth / "sku_locations.parquet")

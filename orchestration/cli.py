@@ -40,6 +40,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         value = getattr(args, field, None)
         if value is not None:
             setattr(config, field, value)
+    if getattr(args, "shift_factor", None) is not None:
+        # a drift scenario: demand of part of the assortment changes for the last weeks
+        config.shift_factor = args.shift_factor
+        config.shift_start_day = max(0, config.days - 7 * args.shift_weeks)
+        config.shift_share = args.shift_share
+        config.shift_category = args.shift_category
+    try:
+        config.validate()
+    except ValueError as exc:
+        _print(f"error: {exc}")
+        return 2
     landing = Path(args.out) if args.out else settings.landing_dir()
     truth = settings.data_dir() / "truth"
     _print(
@@ -48,6 +59,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     summary = generate_demo_erp(config, landing, truth_dir=truth)
     _print(f"  done in {summary.get('seconds', 0):.1f}s: {summary.get('rows', {})}")
+    shift = summary.get("demand_shift", {})
+    if shift.get("start_date"):
+        _print(
+            f"  demand x{shift['factor']:g} from {shift['start_date']} for {len(shift['skus'])} "
+            f"SKUs ({shift['n_sku_locations']} SKU-locations); list in {truth / 'summary.json'}"
+        )
     return 0
 
 
@@ -231,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skus", dest="n_skus", type=int)
     g.add_argument("--dcs", dest="n_dcs", type=int)
     g.add_argument("--days", type=int)
+    g.add_argument(
+        "--shift-factor", type=float, help="multiply demand of part of the assortment by this"
+    )
+    g.add_argument("--shift-weeks", type=int, default=8, help="the shift covers the last N weeks")
+    g.add_argument("--shift-share", type=float, default=0.3, help="share of SKUs shifted")
+    g.add_argument("--shift-category", help="shift only this category (e.g. SNACKS)")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="run a job in this process")

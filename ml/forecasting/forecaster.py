@@ -32,6 +32,7 @@ forward. Period labels of datetime indexes are taken as period *starts* for holi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,14 @@ from scipy.special import ndtri as special_ndtri
 from sktime.forecasting.base import BaseForecaster, ForecastingHorizon
 
 from ml.forecasting import models as M
-from ml.forecasting._panel import exog_to_array, extend_times, frame_to_panel, infer_sp
+from ml.forecasting._panel import (
+    Panel,
+    exog_to_array,
+    extend_times,
+    frame_to_panel,
+    infer_sp,
+    regular_grid,
+)
 from ml.forecasting.classify import SEGMENTS, classify_array
 from ml.forecasting.distributions import (
     EVAL_ALPHAS,
@@ -220,6 +228,8 @@ class DemandForecaster(BaseForecaster):
         "capability:pred_int": True,
         "capability:pred_int:insample": False,
         "capability:insample": False,
+        # update(update_params=False) extends the fitted state with new periods; see _update
+        "capability:update": True,
     }
 
     def __init__(
@@ -293,18 +303,27 @@ class DemandForecaster(BaseForecaster):
             return g.predict(y, X, self.seg_code_, H)
 
     def _local_forecasts(
-        self, names: set[str], y: np.ndarray, H: int, ets_state: dict | None = None
+        self,
+        names: set[str],
+        y: np.ndarray,
+        H: int,
+        ets_state: dict | None = None,
+        choices: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
+        """Point forecasts of the local models; ``choices`` keeps fitted Croston/TSB smoothing."""
         out: dict[str, np.ndarray] = {}
+        choices = choices or {}
         if "seasonal_naive" in names:
             out["seasonal_naive"] = M.seasonal_naive(y, H, self.sp_)
         if "ets" in names:
             state = ets_state if ets_state is not None else M.ets_fit(y, self.sp_)
             out["ets"] = M.ets_predict(state, H)
         if "croston_sba" in names:
-            out["croston_sba"] = M.croston_sba(y, H)
+            f, _ = M.croston_sba_state(y, choice=choices.get("croston_sba"))
+            out["croston_sba"] = np.repeat(f[:, None], H, axis=1)
         if "tsb" in names:
-            out["tsb"] = M.tsb_forecast(y, H)
+            f, _ = M.tsb_state(y, choice=choices.get("tsb"))
+            out["tsb"] = np.repeat(f[:, None], H, axis=1)
         return out
 
     def _all_forecasts(
@@ -316,12 +335,13 @@ class DemandForecaster(BaseForecaster):
         H: int,
         gbm: M.GlobalGBM | None = None,
         ets_state: dict | None = None,
+        choices: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         need = set(names)
         for n in names:
             if "+" in n:
                 need.update(n.split("+"))
-        out = self._local_forecasts(need, y, H, ets_state)
+        out = self._local_forecasts(need, y, H, ets_state, choices)
         if "gbm" in need:
             g = gbm if gbm is not None else self._fit_gbm(y, X, cal, H)
             out["gbm"] = self._gbm_predict(g, y, X, cal, H)
@@ -587,7 +607,184 @@ class DemandForecaster(BaseForecaster):
         chosen = set(self.series_model_.unique())
         self._ets_state = final_ets if any("ets" in c for c in chosen) else None
         self._gbm_model = final_gbm if any("gbm" in c for c in chosen) else None
+        self._smoothing_choice = self._intermittent_choices(yv, chosen)
         return self
+
+    @staticmethod
+    def _intermittent_choices(yv: np.ndarray, chosen: set[str]) -> dict[str, np.ndarray]:
+        """Croston-SBA / TSB smoothing picked per series on ``yv`` (kept by ``update``).
+
+        On the fitted data, forecasting with these choices equals re-selecting them, so storing
+        them changes no forecast of a fitted model; it lets ``update`` keep them fixed.
+        """
+        out: dict[str, np.ndarray] = {}
+        for name, fn in (("croston_sba", M.croston_sba_state), ("tsb", M.tsb_state)):
+            if any(name in c.split("+") for c in chosen):
+                out[name] = fn(yv)[1]
+        return out
+
+    # ------------------------------------------------------------------ update
+    def _update(
+        self, y: pd.DataFrame, X: pd.DataFrame | None = None, update_params: bool = True
+    ) -> DemandForecaster:
+        """New periods for the fitted series: extend the state, or refit on all data seen.
+
+        ``update_params=False`` (the weekly run between retrains) keeps everything the fit chose
+        or estimated: the model per series (and so per segment), the segment labels, the ETS
+        grid point per series, the Croston/TSB smoothing per series, the global gradient-boosting
+        model, dispersion, per-series variance factors and the coverage calibration. Only the
+        data move: the new periods (and corrections of periods already seen) are written into the
+        stored ``[series, period]`` history, the ETS level/trend/season are re-run over that
+        history with each series' fitted parameters (:func:`~ml.forecasting.models.ets_filter`),
+        and the cutoff moves to the last period, so forecasts start after the new data. Series
+        without a value in the new periods carry their state forward (NaN = unobserved). Series
+        that the fit never saw cannot be updated and raise ``ValueError``: fit (or refit) them.
+
+        ``update_params=True`` refits from scratch (model selection, dispersion, calibration,
+        everything) on all data seen: the stored history plus ``y`` (new series included), with
+        the fitted horizon. ``remember_data`` is not needed for either, the forecaster keeps its
+        own history arrays.
+        """
+        panel = frame_to_panel(y, self.freq_)
+        idx = self.series_keys_.get_indexer(panel.keys)
+        unknown = panel.keys[idx < 0]
+        if len(unknown) and not update_params:
+            shown = ", ".join(map(str, list(unknown[:5])))
+            raise ValueError(
+                f"{len(unknown)} series are not in the fitted panel and cannot be updated "
+                f"(e.g. {shown}); fit them, or call update(update_params=True) to refit on all data"
+            )
+        if not hasattr(self, "_smoothing_choice"):
+            # artifacts saved before the choice was stored: pick it on the fitted data, as fit did
+            self._smoothing_choice = self._intermittent_choices(
+                self._y_arr, set(self.series_model_.unique())
+            )
+        keys, grid, vals, Xa = self._merge_history(panel, X)
+        if update_params:
+            y_all, X_all = self._history_frames(keys, grid, vals, Xa)
+            fh = ForecastingHorizon(np.arange(1, self.horizon_ + 1), is_relative=True)
+            self._set_cutoff_to(grid)
+            self._fit(y_all, X=X_all, fh=fh)
+        else:
+            self.times_ = grid
+            self._y_arr = vals
+            self._X_hist = Xa
+            if self._ets_state is not None:
+                self._ets_state = M.ets_filter(vals, self._ets_state)
+        self._set_cutoff_to(grid)
+        return self
+
+    def _set_cutoff_to(self, grid: pd.Index) -> None:
+        cut = grid[-1:]
+        if isinstance(cut, pd.DatetimeIndex) and cut.freq is None and self.freq_ is not None:
+            cut = pd.DatetimeIndex(cut, freq=self.freq_)
+        self._cutoff = cut
+
+    def _merge_history(
+        self, panel: Panel, X: pd.DataFrame | None
+    ) -> tuple[pd.Index, pd.Index, np.ndarray, np.ndarray | None]:
+        """Stored history + new panel on one grid: ``(keys, times, y[n, T'], X[n, T', p])``."""
+        times = self.times_
+        new_times = pd.Index(panel.times)
+        grid, freq = regular_grid(times.append(new_times), self.freq_)
+        T = len(times)
+        on_grid = grid.get_indexer(new_times)
+        if (
+            len(grid) < T
+            or not np.array_equal(np.asarray(grid[:T]), np.asarray(times))
+            or (on_grid < 0).any()
+            or (self.freq_ is not None and freq is None)
+        ):
+            raise ValueError(
+                f"update periods must continue the fitted time grid ({times[0]} .. {times[-1]}, "
+                f"frequency {self.freq_}); got {new_times.min()} .. {new_times.max()}"
+            )
+        keys = self.series_keys_
+        idx = keys.get_indexer(panel.keys)
+        extra = panel.keys[idx < 0]
+        if len(extra):
+            keys = keys.append(extra)
+            idx = keys.get_indexer(panel.keys)
+        n_old, n = len(self.series_keys_), len(keys)
+        vals = np.full((n, len(grid)), np.nan)
+        vals[:n_old, :T] = self._y_arr
+        block = vals[np.ix_(idx, on_grid)]
+        vals[np.ix_(idx, on_grid)] = np.where(np.isnan(panel.values), block, panel.values)
+        Xa = None
+        if self._X_hist is not None:
+            Xa = np.full((n, len(grid), self._X_hist.shape[2]), np.nan)
+            Xa[:n_old, : self._X_hist.shape[1], :] = self._X_hist[:, :T, :]
+            if X is not None:
+                Xn, names = exog_to_array(X, keys, grid)
+                if Xn is not None and names == self.x_names_:
+                    known = ~np.isnan(Xn)
+                    Xa[known] = Xn[known]
+        return keys, grid, vals, Xa
+
+    def _history_frames(
+        self, keys: pd.Index, grid: pd.Index, vals: np.ndarray, Xa: np.ndarray | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The observed cells of a ``[series, period]`` history as sktime frames (y, X)."""
+        ii, tt = np.nonzero(~np.isnan(vals))
+        if len(self._y_index_names) == 1:
+            index = pd.Index(grid[tt], name=self._y_index_names[0])
+        else:
+            if isinstance(keys, pd.MultiIndex):
+                arrays = [keys.get_level_values(i)[ii] for i in range(keys.nlevels)]
+            else:
+                arrays = [keys[ii]]
+            index = pd.MultiIndex.from_arrays([*arrays, grid[tt]], names=self._y_index_names)
+        y = pd.DataFrame({self._y_name: vals[ii, tt]}, index=index)
+        Xf = None
+        if Xa is not None:
+            Xf = pd.DataFrame(Xa[ii, tt, :], index=index, columns=self.x_names_)
+        return y, Xf
+
+    def select_series(self, keys: Sequence[Any] | pd.Index) -> DemandForecaster:
+        """A copy that forecasts only ``keys`` (a subset of ``series_keys_``), fit unchanged.
+
+        Every per-series fitted quantity (history, segment, model, ETS state, smoothing choice,
+        dispersion) is cut to the selected series; what the fit pooled over all series (the global
+        model, the dispersion and calibration estimates, the selection scores) is kept as fitted.
+        Used to split a stored model so that each series is forecast by exactly one artifact, and
+        to fit a small set of series together with context series but keep only the small set.
+        """
+        self.check_is_fitted()
+        keys = keys if isinstance(keys, pd.Index) else pd.Index(keys)
+        idx = self.series_keys_.get_indexer(keys)
+        if (idx < 0).any():
+            raise KeyError(f"{int((idx < 0).sum())} of the keys are not fitted series")
+        heavy = {"_y_arr", "_X_hist", "_ets_state", "_gbm_model", "_y", "_X"}
+        out = copy.copy(self)
+        out.__dict__ = {
+            k: (v if k in heavy else copy.deepcopy(v)) for k, v in self.__dict__.items()
+        }
+        out.series_keys_ = self.series_keys_[idx]
+        out._y_arr = self._y_arr[idx]
+        out._X_hist = self._X_hist[idx] if self._X_hist is not None else None
+        out.segments_ = self.segments_.iloc[idx]
+        out.seg_code_ = self.seg_code_[idx]
+        out.series_model_ = self.series_model_.iloc[idx]
+        out.dispersion_ = self.dispersion_.iloc[idx]
+        if self._ets_state is not None:
+            out._ets_state = {
+                k: (v[idx] if np.ndim(v) >= 1 else v) for k, v in self._ets_state.items()
+            }
+        out._smoothing_choice = {
+            k: v[idx] for k, v in getattr(self, "_smoothing_choice", {}).items()
+        }
+        if self._gbm_model is not None:
+            g = copy.copy(self._gbm_model)
+            if g.x_means_ is not None:
+                g.x_means_ = g.x_means_[idx]
+            if getattr(g, "fallback_", None) is not None:
+                g.fallback_ = g.fallback_[idx]
+            out._gbm_model = g
+        for name in ("_y", "_X"):
+            frame = getattr(self, name, None)
+            if isinstance(frame, pd.DataFrame) and isinstance(frame.index, pd.MultiIndex):
+                setattr(out, name, frame[frame.index.droplevel(-1).isin(out.series_keys_)])
+        return out
 
     def _calibration_groups(self) -> list[tuple[str, np.ndarray]]:
         """Series groups that each get one variance multiplier in the coverage calibration.
@@ -767,7 +964,14 @@ class DemandForecaster(BaseForecaster):
         Xf = self._future_X(X, H)
         cal = _calendar(extend_times(self.times_, H), self.sp_, self.holiday_country)
         f = self._all_forecasts(
-            chosen, yv, Xf, cal, H, gbm=self._gbm_model, ets_state=self._ets_state
+            chosen,
+            yv,
+            Xf,
+            cal,
+            H,
+            gbm=self._gbm_model,
+            ets_state=self._ets_state,
+            choices=getattr(self, "_smoothing_choice", None),
         )
         mu = np.zeros((yv.shape[0], H))
         model_arr = self.series_model_.to_numpy()

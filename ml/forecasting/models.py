@@ -90,38 +90,38 @@ def _seasonal_init(y: np.ndarray, first: np.ndarray, sp: int, cycles: int = 3) -
     return np.nan_to_num(s)
 
 
-def ets_fit(
-    y: np.ndarray, sp: int, grid: ETSGrid | None = None, warmup: int | None = None
-) -> dict[str, np.ndarray]:
-    """Fit additive ETS to every series; returns the final state of the AIC-best grid point.
-
-    Model (additive errors, damped additive trend, additive season, one-step error ``e``)::
-
-        f = l + phi*b + s[t % sp];  e = y - f
-        l <- l + phi*b + alpha*e;   b <- phi*b + alpha*beta*e;   s[t % sp] <- s + gamma*e
-
-    Score: ``n*log(SSE/n) + 2k`` on the one-step errors after ``warmup`` periods, with ``k`` the
-    number of smoothing + initial-state parameters (season adds ``sp``). Returns a dict of arrays
-    ``level, trend, phi, season[n, sp], sigma2, choice`` and the grid used.
-    """
-    grid = grid or ETSGrid()
-    n, T = y.shape
-    sp = max(int(sp), 1)
-    combos = [
+def _ets_combos(sp: int, grid: ETSGrid) -> list[tuple[float, float, float, float]]:
+    """The ``(alpha, beta, phi, gamma)`` grid points, in the order ``choice`` indexes them."""
+    return [
         (a, b, p, g)
         for a in grid.alphas
         for (b, p) in grid.trend
         for g in grid.gammas
         if sp > 1 or g == 0.0
     ]
-    G = len(combos)
-    alpha = np.array([c[0] for c in combos])[:, None]
-    beta = np.array([c[1] for c in combos])[:, None]
-    phi = np.array([c[2] for c in combos])[:, None]
-    gamma = np.array([c[3] for c in combos])[:, None]
-    seasonal = (gamma > 0).astype(float)  # [G, 1]
+
+
+def _ets_recursion(
+    y: np.ndarray,
+    sp: int,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    phi: np.ndarray,
+    gamma: np.ndarray,
+    warmup: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run the additive ETS filter over ``y[n, T]`` for parameter rows ``[G, 1]`` or ``[1, n]``.
+
+    Returns the final ``level[G, n]``, ``trend[G, n]``, ``season[G, n, sp]``, the sum of squared
+    one-step errors after ``warmup`` periods ``sse[G, n]`` and the number of scored periods
+    ``cnt[n]``. The initial level is the mean of the first ``max(sp, 4)`` observed periods, the
+    initial season the mean deviation per season position over the first 3 cycles; unobserved
+    (NaN) periods carry the state forward and are not scored.
+    """
+    n, T = y.shape
+    G = alpha.shape[0]
+    seasonal = (gamma > 0).astype(float)
     first = _first_valid(y)
-    warmup = sp if warmup is None else warmup
     init_n = max(sp, 4)
     t_idx = np.arange(T)[None, :]
     init_win = (t_idx >= first[:, None]) & (t_idx < first[:, None] + init_n) & ~np.isnan(y)
@@ -150,6 +150,35 @@ def ets_fit(
         trend = np.where(started[None, :], phi * trend + alpha * beta * e, trend)
         season[:, :, k] = s_k + gamma * e
         level = new_level
+    return level, trend, season, sse, cnt
+
+
+def ets_fit(
+    y: np.ndarray, sp: int, grid: ETSGrid | None = None, warmup: int | None = None
+) -> dict[str, np.ndarray]:
+    """Fit additive ETS to every series; returns the final state of the AIC-best grid point.
+
+    Model (additive errors, damped additive trend, additive season, one-step error ``e``)::
+
+        f = l + phi*b + s[t % sp];  e = y - f
+        l <- l + phi*b + alpha*e;   b <- phi*b + alpha*beta*e;   s[t % sp] <- s + gamma*e
+
+    Score: ``n*log(SSE/n) + 2k`` on the one-step errors after ``warmup`` periods, with ``k`` the
+    number of smoothing + initial-state parameters (season adds ``sp``). Returns a dict of arrays
+    ``level, trend, phi, season[n, sp], sigma2, choice`` (index into the grid, see
+    :func:`ets_params`) and the scalars ``T`` (periods filtered), ``sp`` and ``warmup``.
+    """
+    grid = grid or ETSGrid()
+    n, T = y.shape
+    sp = max(int(sp), 1)
+    combos = _ets_combos(sp, grid)
+    alpha = np.array([c[0] for c in combos])[:, None]
+    beta = np.array([c[1] for c in combos])[:, None]
+    phi = np.array([c[2] for c in combos])[:, None]
+    gamma = np.array([c[3] for c in combos])[:, None]
+    seasonal = (gamma > 0).astype(float)  # [G, 1]
+    warmup = sp if warmup is None else warmup
+    level, trend, season, sse, cnt = _ets_recursion(y, sp, alpha, beta, phi, gamma, warmup)
     n_eff = np.maximum(cnt, 1)[None, :]
     k_par = 1 + 2 * (beta > 0) + seasonal * (sp + 1)  # [G, 1]
     aic = n_eff * np.log(sse / n_eff + 1e-9) + 2 * k_par
@@ -168,6 +197,54 @@ def ets_fit(
         "choice": choice,
         "T": np.array(T),
         "sp": np.array(sp),
+        "warmup": np.array(warmup),
+    }
+
+
+def ets_params(choice: np.ndarray, sp: int, grid: ETSGrid | None = None) -> dict[str, np.ndarray]:
+    """Per-series ``alpha, beta, phi, gamma`` of the grid points ``choice`` picked by ETS fit."""
+    combos = np.asarray(_ets_combos(max(int(sp), 1), grid or ETSGrid()), dtype=float)
+    picked = combos[np.asarray(choice, dtype=int)]
+    return {k: picked[:, j] for j, k in enumerate(("alpha", "beta", "phi", "gamma"))}
+
+
+def ets_filter(
+    y: np.ndarray, state: dict[str, np.ndarray], grid: ETSGrid | None = None
+) -> dict[str, np.ndarray]:
+    """Re-run the ETS filter over ``y[n, T']`` with the parameters a previous fit chose.
+
+    ``state`` is what :func:`ets_fit` returned for the same series (rows in the same order);
+    its grid choice per series is kept, and level, trend, season and ``sigma2`` are recomputed
+    by the same recursion over all of ``y`` (typically the fitted history plus new periods). On
+    the data of the fit it reproduces the fit's state exactly. This is the ``update`` of the
+    ETS family: new periods move the state, the smoothing parameters stay.
+    """
+    sp = int(state["sp"])
+    warmup = int(state["warmup"]) if "warmup" in state else sp
+    choice = np.asarray(state["choice"], dtype=int)
+    if choice.shape[0] != y.shape[0]:
+        raise ValueError(f"state has {choice.shape[0]} series, y has {y.shape[0]}")
+    p = ets_params(choice, sp, grid)
+    level, trend, season, sse, cnt = _ets_recursion(
+        y,
+        sp,
+        p["alpha"][None, :],
+        p["beta"][None, :],
+        p["phi"][None, :],
+        p["gamma"][None, :],
+        warmup,
+    )
+    n_eff = np.maximum(cnt, 1)
+    return {
+        "level": level[0],
+        "trend": trend[0],
+        "phi": p["phi"],
+        "season": season[0],
+        "sigma2": sse[0] / n_eff,
+        "choice": choice,
+        "T": np.array(y.shape[1]),
+        "sp": np.array(sp),
+        "warmup": np.array(warmup),
     }
 
 
@@ -208,12 +285,14 @@ def _intermittent_init(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 _ALPHAS = (0.05, 0.1, 0.2, 0.3)
 
 
-def croston_sba(y: np.ndarray, horizon: int, alphas: tuple[float, ...] = _ALPHAS) -> np.ndarray:
-    """Croston with the Syntetos-Boylan bias correction, vectorised; flat forecast ``[n, horizon]``.
+def croston_sba_state(
+    y: np.ndarray, alphas: tuple[float, ...] = _ALPHAS, choice: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Croston-SBA over ``y[n, T]``: per-period forecast ``[n]`` and the ``alpha`` index per series.
 
-    Demand size ``z`` and inter-demand interval ``p`` are smoothed only in periods with demand;
-    forecast per period ``(1 - alpha/2) * z / p``. ``alpha`` is picked per series from ``alphas`` by
-    the in-sample mean squared one-step error.
+    Without ``choice`` each series picks its ``alpha`` from ``alphas`` by the in-sample mean
+    squared one-step error; with ``choice`` (from an earlier fit) the picked smoothing is kept
+    and only the state is run over ``y`` (the update of the method).
     """
     n, T = y.shape
     a = np.asarray(alphas)[:, None]
@@ -231,23 +310,35 @@ def croston_sba(y: np.ndarray, horizon: int, alphas: tuple[float, ...] = _ALPHAS
         z = np.where(dem, z + a * (np.nan_to_num(yt) - z), z)
         p = np.where(dem, p + a * (q - p), p)
         q = np.where(dem, 1.0, q + obs)
-    best = np.argmin(sse, axis=0)
+    best = np.argmin(sse, axis=0) if choice is None else np.asarray(choice, dtype=int)
     cols = np.arange(n)
-    f = ((1 - a / 2) * z / p)[best, cols]
+    return ((1 - a / 2) * z / p)[best, cols], best
+
+
+def croston_sba(y: np.ndarray, horizon: int, alphas: tuple[float, ...] = _ALPHAS) -> np.ndarray:
+    """Croston with the Syntetos-Boylan bias correction, vectorised; flat forecast ``[n, horizon]``.
+
+    Demand size ``z`` and inter-demand interval ``p`` are smoothed only in periods with demand;
+    forecast per period ``(1 - alpha/2) * z / p``. ``alpha`` is picked per series from ``alphas`` by
+    the in-sample mean squared one-step error (:func:`croston_sba_state`).
+    """
+    f, _ = croston_sba_state(y, alphas)
     return np.repeat(f[:, None], horizon, axis=1)
 
 
-def tsb_forecast(
-    y: np.ndarray,
-    horizon: int,
-    alphas: tuple[float, ...] = _ALPHAS,
-    betas: tuple[float, ...] = (0.05, 0.1, 0.2),
-) -> np.ndarray:
-    """Teunter-Syntetos-Babai, vectorised; flat forecast ``[n, horizon]``.
+_TSB_BETAS = (0.05, 0.1, 0.2)
 
-    Demand probability ``pi`` is updated every period (so it decays after demand stops, unlike
-    Croston), size ``z`` only in demand periods; forecast ``pi * z``. ``(alpha, beta)`` per series
-    by in-sample mean squared one-step error.
+
+def tsb_state(
+    y: np.ndarray,
+    alphas: tuple[float, ...] = _ALPHAS,
+    betas: tuple[float, ...] = _TSB_BETAS,
+    choice: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """TSB over ``y[n, T]``: per-period forecast ``[n]`` and the ``(alpha, beta)`` index per series.
+
+    Without ``choice`` the pair is picked per series by in-sample mean squared one-step error;
+    with ``choice`` it is kept and only the state is run over ``y``.
     """
     n, T = y.shape
     combos = [(a, b) for a in alphas for b in betas]
@@ -265,8 +356,23 @@ def tsb_forecast(
         dem = obs & (yv > 0)
         pi = np.where(obs, pi + b * (dem - pi), pi)
         z = np.where(dem, z + a * (yv - z), z)
-    best = np.argmin(sse, axis=0)
-    f = (pi * z)[best, np.arange(n)]
+    best = np.argmin(sse, axis=0) if choice is None else np.asarray(choice, dtype=int)
+    return (pi * z)[best, np.arange(n)], best
+
+
+def tsb_forecast(
+    y: np.ndarray,
+    horizon: int,
+    alphas: tuple[float, ...] = _ALPHAS,
+    betas: tuple[float, ...] = _TSB_BETAS,
+) -> np.ndarray:
+    """Teunter-Syntetos-Babai, vectorised; flat forecast ``[n, horizon]``.
+
+    Demand probability ``pi`` is updated every period (so it decays after demand stops, unlike
+    Croston), size ``z`` only in demand periods; forecast ``pi * z``. ``(alpha, beta)`` per series
+    by in-sample mean squared one-step error (:func:`tsb_state`).
+    """
+    f, _ = tsb_state(y, alphas, betas)
     return np.repeat(f[:, None], horizon, axis=1)
 
 

@@ -63,6 +63,12 @@ REVIEW_COLUMNS = [
 ]
 
 
+def _naive(ts: datetime) -> pd.Timestamp:
+    """UTC wall time without a zone (the warehouse stores TIMESTAMP, not TIMESTAMPTZ)."""
+    out = pd.Timestamp(ts)
+    return out.tz_convert(None) if out.tzinfo else out
+
+
 def alert_id(created_at: datetime, run_id: str, segment: str) -> str:
     """``DRIFT-20261116040512-1a2b3c4d-smooth``: unique per run and segment, sortable by time."""
     return f"DRIFT-{created_at:%Y%m%d%H%M%S}-{run_id[:8]}-{segment}"
@@ -93,9 +99,7 @@ def new_alerts(
     out = pd.DataFrame(
         {
             "alert_id": [alert_id(created_at, run_id, s) for s in drifted["segment"]],
-            "created_at": pd.Timestamp(created_at).tz_localize(None)
-            if pd.Timestamp(created_at).tzinfo
-            else pd.Timestamp(created_at),
+            "created_at": _naive(created_at),
             "dagster_run_id": run_id,
             "segment": drifted["segment"].astype(str).to_numpy(),
             "drifted_features": [json.dumps(list(f)) for f in drifted["drifted_features"]],
@@ -165,8 +169,7 @@ def apply_review(
     if len(bad):
         listing = ", ".join(f"{a} is {s}" for a, s in bad.items())
         raise ValueError(f"cannot {action} ({listing}); {action} applies to {list(allowed)}")
-    at = pd.Timestamp(reviewed_at)
-    at = at.tz_convert(None) if at.tzinfo else at
+    at = _naive(reviewed_at)
     updated = known.loc[ids].reset_index()
     updated["status"] = new_status
     updated["reviewed_by"] = reviewer.strip()

@@ -5,8 +5,10 @@ What is compared with what:
 * **Demand features**, one row per SKU-location-week of the weekly training panel
   (``forecasting.training_set``): weekly demand (units, censoring-corrected), average net price
   (currency/unit), promotion share of the week's days, whether the week had no demand and
-  whether it had a stockout day. The *reference* is the ``reference_weeks`` (52: a full
-  seasonal cycle) before the *current* window, the latest ``current_weeks`` (8) weeks.
+  whether it had a stockout day. The *current* window is the latest ``current_weeks`` (8)
+  weeks. The *reference* is the same weeks one year earlier when the panel reaches back that
+  far (the training window's view of this season: November is compared with last November, not
+  with the summer), else the ``reference_weeks`` (52) weeks before the current window.
 * **Forecast features**, one row per held-out forecast cell: the standardised residual
   ``(actual - mean) / sd`` and whether the actual fell inside the 90% interval
   ``[q05, q95]``. The reference is the older origins of the rolling-origin backtest; the current
@@ -23,11 +25,12 @@ are decided per column, never on the share.
 
 A column is **drifted** when Evidently's test flags it (its default method: K-S or chi-square/
 Z-test p-values below 0.05 at up to 1,000 reference rows, normed Wasserstein or Jensen-Shannon
-distance above 0.1 beyond) *and* the change is big enough to matter for planning (see
-:data:`FEATURES`; e.g. mean demand moves by at least 20%). The second gate exists because with
-tens of thousands of rows a test flags differences no planner would act on, such as an ordinary
-seasonal swing of 10%. A segment drifts when one of its alerting features (demand, zero-demand
-share, residual, interval coverage) is drifted.
+distance above 0.1 beyond) *and* the change is big enough to matter: at least the feature's
+minimum change (see :data:`FEATURES`; e.g. mean demand moves by 20%) and at least 3 standard
+errors, counting SKU-locations rather than rows as independent (the weeks of one series share
+its level). With tens of thousands of rows a test alone flags differences no planner would act
+on. Forecast features count only when the forecast got worse (more bias, lower coverage). A segment drifts when one of its alerting features (demand, zero-demand share, residual,
+interval coverage) is drifted.
 
 This module never imports dagster.
 """
@@ -56,16 +59,20 @@ YES, NO = "yes", "no"
 class Feature:
     """One monitored feature and the smallest change that counts (the practical gate).
 
-    ``change`` says how the change between the windows is measured: ``relative`` = current mean
-    / reference mean - 1, ``absolute`` = current mean - reference mean (for categorical
-    features, the share of ``"yes"`` rows). ``alerting`` features can raise an alert; the others
-    are reported as context (a price or promotion change explains a demand change).
+    ``change`` says how the change between the windows is measured, on the window means (for
+    categorical features, the share of ``"yes"`` rows): ``relative`` = current / reference - 1
+    and ``absolute`` = current - reference count in both directions; ``bias`` = |current| -
+    |reference| counts when positive (the forecast got more biased) and ``drop`` = current -
+    reference counts when negative (interval coverage fell): a forecast that improves is not an
+    alarm, and wider-than-needed intervals cost stock, not service.
+    ``alerting`` features can raise an alert; the others are context (a price or promotion
+    change explains a demand change).
     """
 
     name: str
     kind: str  # "numerical" | "categorical"
     source: str  # "demand" (training panel) | "forecast" (residuals)
-    change: str  # "relative" | "absolute"
+    change: str  # "relative" | "absolute" | "bias" | "drop"
     min_change: float
     alerting: bool
     description: str
@@ -81,11 +88,9 @@ FEATURES: tuple[Feature, ...] = (
         "promo_share", "numerical", "demand", "absolute", 0.10, False, "share of days on promotion"
     ),
     Feature("stockout", "categorical", "demand", "absolute", 0.10, False, "week with a stockout"),
+    Feature("std_residual", "numerical", "forecast", "bias", 0.30, True, "(actual - mean) / sd"),
     Feature(
-        "std_residual", "numerical", "forecast", "absolute", 0.50, True, "(actual - mean) / sd"
-    ),
-    Feature(
-        "interval_hit_90", "categorical", "forecast", "absolute", 0.05, True, "actual in [q05, q95]"
+        "interval_hit_90", "categorical", "forecast", "drop", 0.05, True, "actual in [q05, q95]"
     ),
 )
 FEATURE_BY_NAME = {f.name: f for f in FEATURES}
@@ -119,6 +124,10 @@ FORECAST_COLUMNS = (
 class DriftConfig:
     """Windows, gates and sizes of a drift run.
 
+    ``demand_reference``: ``"seasonal"`` compares the current weeks with the same weeks one year
+    (52 weeks) earlier, so that an ordinary seasonal swing (garden items in November) is not
+    drift; ``"preceding"`` with the ``reference_weeks`` before the current window; ``"auto"``
+    (default) is seasonal when the history reaches back far enough, else preceding.
     ``min_change`` overrides the per-feature gates of :data:`FEATURES` by feature name.
     ``max_rows`` bounds the rows per window handed to Evidently (a seeded random sample above
     it); means, changes and affected SKU-locations always use every row.
@@ -126,6 +135,7 @@ class DriftConfig:
 
     current_weeks: int = 8
     reference_weeks: int = 52
+    demand_reference: str = "auto"
     min_reference_weeks: int = 8
     min_series: int = 10
     min_change: dict[str, float] = field(default_factory=dict)
@@ -143,6 +153,8 @@ class DriftConfig:
         """Raise ValueError for windows or gates that cannot work."""
         if self.current_weeks < 1 or self.reference_weeks < 1 or self.min_reference_weeks < 1:
             raise ValueError("current_weeks, reference_weeks and min_reference_weeks must be >= 1")
+        if self.demand_reference not in ("auto", "seasonal", "preceding"):
+            raise ValueError("demand_reference must be 'auto', 'seasonal' or 'preceding'")
         if self.min_series < 1 or self.sample_size < 0 or self.max_rows < 100:
             raise ValueError("need min_series >= 1, sample_size >= 0 and max_rows >= 100")
         unknown = sorted(set(self.min_change) - set(FEATURE_BY_NAME))
@@ -160,9 +172,14 @@ class Windows:
     reference_end: pd.Timestamp
     current_start: pd.Timestamp
     current_end: pd.Timestamp
+    seasonal: bool = False  # reference = the same weeks one year earlier
 
-    def as_dict(self) -> dict[str, str]:
-        return {k: str(v.date()) for k, v in self.__dict__.items()}
+    def as_dict(self) -> dict[str, str | bool]:
+        out: dict[str, str | bool] = {
+            k: str(v.date()) for k, v in self.__dict__.items() if isinstance(v, pd.Timestamp)
+        }
+        out["seasonal"] = self.seasonal
+        return out
 
 
 @dataclass
@@ -193,9 +210,12 @@ class DriftResult:
 
 # ------------------------------------------------------------------------------------ windows
 def split_windows(weeks: pd.Series | pd.Index, config: DriftConfig) -> Windows:
-    """Current = the latest ``current_weeks`` weeks; reference = up to ``reference_weeks`` before.
+    """Current = the latest ``current_weeks`` weeks; the demand reference per ``demand_reference``.
 
-    Raises ValueError when fewer than ``min_reference_weeks`` weeks precede the current window.
+    Seasonal: the same weeks 52 weeks earlier (needs that much history; ``auto`` falls back to
+    preceding without it). Preceding: up to ``reference_weeks`` weeks before the current window.
+    Raises ValueError when fewer than ``min_reference_weeks`` weeks precede the current window,
+    or for ``seasonal`` without a year of history.
     """
     uniq = pd.DatetimeIndex(pd.to_datetime(pd.Series(weeks)).unique()).sort_values()
     n_ref = len(uniq) - config.current_weeks
@@ -205,8 +225,17 @@ def split_windows(weeks: pd.Series | pd.Index, config: DriftConfig) -> Windows:
             f"plus at least {config.min_reference_weeks} reference weeks"
         )
     current = uniq[-config.current_weeks :]
+    year = pd.Timedelta(weeks=52)
+    has_year = uniq[0] <= current[0] - year
+    if config.demand_reference == "seasonal" and not has_year:
+        raise ValueError(
+            f"a seasonal reference needs history back to {(current[0] - year).date()}; "
+            f"the panel starts {uniq[0].date()}"
+        )
+    if config.demand_reference != "preceding" and has_year:
+        return Windows(current[0] - year, current[-1] - year, current[0], current[-1], True)
     reference = uniq[max(0, n_ref - config.reference_weeks) : n_ref]
-    return Windows(reference[0], reference[-1], current[0], current[-1])
+    return Windows(reference[0], reference[-1], current[0], current[-1], False)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -228,8 +257,9 @@ def demand_feature_rows(training_set: pd.DataFrame, windows: Windows) -> pd.Data
     _require(training_set, TRAINING_SET_COLUMNS, "training_set")
     ts = training_set.loc[:, list(TRAINING_SET_COLUMNS)].copy()
     ts["week"] = pd.to_datetime(ts["week"])
-    ts = ts[(ts["week"] >= windows.reference_start) & (ts["week"] <= windows.current_end)]
-    ts = ts[ts["demand_class"].astype(str) != NEW_SEGMENT]
+    in_current = (ts["week"] >= windows.current_start) & (ts["week"] <= windows.current_end)
+    in_reference = (ts["week"] >= windows.reference_start) & (ts["week"] <= windows.reference_end)
+    ts = ts[(in_current | in_reference) & (ts["demand_class"].astype(str) != NEW_SEGMENT)]
     demand = ts["demand"].astype(float)
     return pd.DataFrame(
         {
@@ -594,9 +624,14 @@ def compute_drift(
 
     stats = pd.concat(
         [
-            _window_stats(demand_rows, demand_features, demand_segments),
-            _window_stats(forecast_rows, forecast_features, forecast_segments),
-        ],
+            part
+            for part in (
+                _window_stats(demand_rows, demand_features, demand_segments),
+                _window_stats(forecast_rows, forecast_features, forecast_segments),
+            )
+            if not part.empty
+        ]
+        or [_window_stats(demand_rows, [], [])],
         ignore_index=True,
     )
     results = _results_table(parsed, stats, config)
@@ -605,7 +640,8 @@ def compute_drift(
     all_skipped = {**{f"{k} (forecast)": v for k, v in f_skipped.items()}, **skipped}
     labels = {
         "demand": (
-            f"weeks {windows.reference_start.date()}..{windows.reference_end.date()}",
+            f"weeks {windows.reference_start.date()}..{windows.reference_end.date()}"
+            + (" (same weeks a year earlier)" if windows.seasonal else ""),
             f"weeks {windows.current_start.date()}..{windows.current_end.date()}",
         )
     }
@@ -670,16 +706,20 @@ def _results_table(parsed: pd.DataFrame, stats: pd.DataFrame, config: DriftConfi
     out["change_kind"] = [f.change for f in feats]
     out["min_change"] = [config.gate(f.name) for f in feats]
     ref, cur = out["reference_mean"].astype(float), out["current_mean"].astype(float)
-    relative = out["change_kind"] == "relative"
-    scale = np.where(relative, np.maximum(ref.abs(), 1e-9), 1.0)
-    out["change"] = (cur - ref) / scale
+    kind = out["change_kind"]
+    scale = np.where(kind == "relative", np.maximum(ref.abs(), 1e-9), 1.0)
+    out["change"] = np.where(kind == "bias", cur.abs() - ref.abs(), (cur - ref) / scale)
     out["change_se"] = out["se_absolute"].astype(float) / scale
     out["required_change"] = np.maximum(
         out["min_change"], config.noise_z * out["change_se"].fillna(0.0)
     )
-    out["drifted"] = out["statistically_drifted"].astype(bool) & (
-        out["change"].abs() >= out["required_change"]
+    # the part of the change that counts: both directions, more bias, or less coverage
+    counted = np.select(
+        [kind.isin(["relative", "absolute"]), kind == "drop"],
+        [out["change"].abs(), -out["change"]],
+        default=out["change"],
     )
+    out["drifted"] = out["statistically_drifted"].astype(bool) & (counted >= out["required_change"])
     order = {f.name: i for i, f in enumerate(FEATURES)}
     out["_s"] = (out["segment"] != OVERALL).astype(int)
     out["_f"] = out["feature"].map(order)

@@ -60,6 +60,11 @@ class ForecastDriftConfig(dg.Config):
     reference_weeks: int = Field(
         default=52, description="Weeks before the current window used as the reference."
     )
+    demand_reference: str = Field(
+        default="auto",
+        description="'seasonal' (same weeks a year earlier), 'preceding' (the reference_weeks "
+        "before the current window) or 'auto' (seasonal when a year of history exists).",
+    )
     min_series: int = Field(
         default=10, description="SKU-locations a segment needs in both windows to be tested."
     )
@@ -161,6 +166,7 @@ def forecast_drift(
     drift_config = DriftConfig(
         current_weeks=config.current_weeks,
         reference_weeks=config.reference_weeks,
+        demand_reference=config.demand_reference,
         min_series=config.min_series,
         min_change=dict(config.min_change),
     )

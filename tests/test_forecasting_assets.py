@@ -195,7 +195,11 @@ def test_large_networks_are_fitted_and_forecast_in_chunks(run, instance, query) 
         instance=instance,
         resources=defs.resources,
         run_config={
-            "ops": {"forecasting__demand_forecast_model": {"config": {"chunk_size": chunk}}}
+            "ops": {
+                "forecasting__demand_forecast_model": {
+                    "config": {"chunk_size": chunk, "refit": "all"}
+                }
+            }
         },
     )
     assert result.success

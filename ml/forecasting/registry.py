@@ -1,10 +1,13 @@
 """Versioned, local model registry: fitted forecasters as files plus a JSON model card.
 
-Layout: ``<root>/<name>/<version>/model.joblib`` and ``card.json``. A version id is
+Layout: ``<root>/<name>/<version>/model.joblib`` and ``card.json`` (plus optional tables saved
+beside them as ``<table>.parquet``, e.g. which series each fitted chunk holds). A version id is
 ``<UTC timestamp>-<data fingerprint prefix>`` and sorts chronologically. The card records the
 training window, a fingerprint of the training frame (SHA-256 over pandas' row hashes, so the same
 data gives the same fingerprint regardless of memory layout), the estimator config, backtest
-scores and the library versions used. Saving writes into a temporary folder and renames it, so a
+scores and the library versions used, and its lineage: the ``parent_version`` it was derived
+from, what was retrained and why (``retraining``) and one entry per fitted chunk (``chunks``).
+Saving writes into a temporary folder and renames it, so a
 crashed save never leaves a half-written version behind. Loading reads local files only.
 
 Artifacts are pickles: load only from a registry folder you trust, and keep it out of git.
@@ -76,6 +79,12 @@ class ModelCard:
     backtest_scores: Any = None
     libraries: dict[str, str] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
+    #: The version this one was derived from (None: fitted from scratch).
+    parent_version: str | None = None
+    #: What was refitted and why (mode, reason, counts per refit reason, ...).
+    retraining: dict[str, Any] = field(default_factory=dict)
+    #: One entry per fitted chunk: series count, fit time, training window, refit or updated.
+    chunks: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ModelRegistry:
@@ -93,12 +102,18 @@ class ModelRegistry:
         config: dict[str, Any] | None = None,
         backtest_scores: pd.DataFrame | dict | None = None,
         tags: dict[str, Any] | None = None,
+        parent_version: str | None = None,
+        retraining: dict[str, Any] | None = None,
+        chunks: list[dict[str, Any]] | None = None,
+        tables: dict[str, pd.DataFrame] | None = None,
     ) -> ModelCard:
         """Persist ``model`` as a new version and return its card.
 
         ``training_frame`` (the ``y`` the model was fitted on, time as last index level) gives
         the training window, the number of series and the data fingerprint. ``config`` defaults to
-        ``model.get_params()``.
+        ``model.get_params()``. ``parent_version``, ``retraining`` and ``chunks`` go on the card;
+        ``tables`` are saved as ``<name>.parquet`` in the version folder (read them back with
+        :meth:`load_table`), for lists too long for a JSON card (e.g. the series of each chunk).
         """
         fp = data_fingerprint(training_frame) if training_frame is not None else None
         window: dict[str, str | None] = {"start": None, "end": None}
@@ -130,12 +145,17 @@ class ModelRegistry:
             backtest_scores=_jsonable(backtest_scores),
             libraries=_lib_versions(),
             tags=_jsonable(tags or {}),
+            parent_version=parent_version,
+            retraining=_jsonable(retraining or {}),
+            chunks=_jsonable(chunks or []),
         )
         final = self.root / name / version
         tmp = self.root / name / f".tmp-{version}-{time.monotonic_ns()}"
         tmp.mkdir(parents=True)
         try:
             joblib.dump(model, tmp / "model.joblib", compress=3)
+            for table_name, frame in (tables or {}).items():
+                frame.to_parquet(tmp / f"{table_name}.parquet", index=False)
             (tmp / "card.json").write_text(json.dumps(asdict(card), indent=2))
             tmp.rename(final)
         finally:
@@ -191,7 +211,15 @@ class ModelRegistry:
     def card(self, version: str | None = None, name: str = "demand_forecaster") -> ModelCard:
         """The card of ``version`` (default: latest)."""
         data = json.loads((self._resolve(name, version) / "card.json").read_text())
-        return ModelCard(**data)
+        known = set(ModelCard.__dataclass_fields__)
+        return ModelCard(**{k: v for k, v in data.items() if k in known})
+
+    def load_table(
+        self, table: str, version: str | None = None, name: str = "demand_forecaster"
+    ) -> pd.DataFrame | None:
+        """A table saved with ``version`` (default: latest), or None if it has none."""
+        path = self._resolve(name, version) / f"{table}.parquet"
+        return pd.read_parquet(path) if path.exists() else None
 
     def load(self, version: str | None = None, name: str = "demand_forecaster") -> Any:
         """Load ``version`` (default: latest) from local disk; warns on library version drift."""

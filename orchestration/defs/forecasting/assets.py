@@ -23,11 +23,23 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ml.forecasting.accuracy import accuracy_chart_png, realised_accuracy
 from ml.forecasting.backtest import coverage_chart_png, fan_chart_png, rolling_origin_backtest
 from ml.forecasting.classify import classify_demand
 from ml.forecasting.cold_start import cold_start_forecast
 from ml.forecasting.data import build_panel
 from ml.forecasting.forecaster import DemandForecaster
+from ml.forecasting.lifecycle import (
+    PreviousVersion,
+    RetrainRequest,
+    chunk_records_from_card,
+    compose_version,
+    model_series_frame,
+    plan_retraining,
+    refit_summary,
+    unusable_reason,
+    velocity_classes,
+)
 from orchestration.defs.forecasting.resources import ModelStore
 from orchestration.defs.warehouse_io import (
     MAX_EMBEDDED_PNG_BYTES,
@@ -84,6 +96,19 @@ where l.location_type = 'STORE'
 
 
 # ------------------------------------------------------------------------------------- config
+class TrainingSetConfig(dg.Config):
+    """How the training set labels velocity (``velocity_class``: fast / slow)."""
+
+    velocity_window_weeks: int = Field(
+        default=13, description="Recent weeks whose unit demand ranks the series."
+    )
+    fast_volume_share: float = Field(
+        default=0.8,
+        description="Fast movers: the fewest series that together make this share of the "
+        "recent unit demand (largest first); all others are slow.",
+    )
+
+
 class ForecastModelConfig(dg.Config):
     """How the production forecaster is fitted."""
 
@@ -116,6 +141,12 @@ class ForecastModelConfig(dg.Config):
     )
     slow_cadence_days: float = Field(
         default=28.0, description="'auto' refits a slow mover whose model is this many days old."
+    )
+    min_fit_series: int = Field(
+        default=400,
+        description="A refit of fewer series is fitted together with a seeded sample of other "
+        "series up to this many (only the refit series are kept), so the pooled estimates "
+        "(model choice per segment, dispersion, calibration, the global model) stay sound.",
     )
 
 
@@ -175,11 +206,15 @@ def read_training_panel(warehouse: DuckDBResource) -> tuple[pd.DataFrame, pd.Dat
     return frame[["demand"]], frame[["net_price", "promo_share"]]
 
 
-def series_chunks(y: pd.DataFrame, chunk_size: int) -> list[pd.Index]:
-    """Split the series keys of ``y`` into consecutive chunks of at most ``chunk_size``."""
-    keys = y.index.droplevel(-1).unique()
-    n = max(1, -(-len(keys) // max(chunk_size, 1)))
-    return [keys[i * chunk_size : (i + 1) * chunk_size] for i in range(n)]
+def read_series_classes(warehouse: DuckDBResource) -> pd.DataFrame:
+    """One row per series of ``forecasting.training_set``: ``demand_class``, ``velocity_class``."""
+    with warehouse.get_connection() as con:
+        frame = con.execute(
+            f"select sku, location_id, any_value(demand_class) as demand_class, "
+            f"any_value(velocity_class) as velocity_class "
+            f"from {SCHEMA}.training_set group by sku, location_id order by sku, location_id"
+        ).df()
+    return frame.set_index(["sku", "location_id"])
 
 
 def _subset(frame: pd.DataFrame, keys: pd.Index) -> pd.DataFrame:
@@ -208,14 +243,16 @@ def _timed_chunks(
 # ------------------------------------------------------------------------------------- assets
 @dg.asset(deps=MART_DEPS, **_COMMON)
 def forecast_training_set(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     """Weekly (Monday-Sunday) store demand per SKU-location, censoring corrected.
 
     Sales on stockout days understate demand; training on them would teach the model that demand
     falls when stock runs out. ``build_panel`` replaces them by an estimate of the demand that
     was lost; ``is_imputed`` marks weeks with at least one such day, ``units_sold`` keeps the raw
-    sales. Only complete weeks are kept.
+    sales. Only complete weeks are kept. ``demand_class`` is the ADI/CV² class over the whole
+    history; ``velocity_class`` is ``fast`` for the fewest series that make 80% of the demand of
+    the last 13 weeks, else ``slow`` (it sets how often a series is refitted).
     """
     t0 = time.perf_counter()
     with warehouse.get_connection() as con:
@@ -237,6 +274,13 @@ def forecast_training_set(
         classes["segment"].astype(str).rename("demand_class").reset_index(),
         on=["sku", "location_id"],
     )
+    velocity = velocity_classes(
+        frame,
+        period="period",
+        window_weeks=config.velocity_window_weeks,
+        fast_share=config.fast_volume_share,
+    )
+    frame = frame.merge(velocity.reset_index(), on=["sku", "location_id"])
     frame = frame.rename(columns={"period": "week"})[
         [
             "sku",
@@ -249,6 +293,7 @@ def forecast_training_set(
             "net_price",
             "promo_share",
             "demand_class",
+            "velocity_class",
         ]
     ]
     context.log.info(f"built the weekly panel in {time.perf_counter() - t1:.1f} s")
@@ -273,6 +318,8 @@ def forecast_training_set(
                 md_table(class_counts.rename_axis("demand_class").reset_index(name="series"))
             ),
             **{f"series_{k}": int(v) for k, v in class_counts.items()},
+            "fast_movers": int((velocity == "fast").sum()),
+            "slow_movers": int((velocity == "slow").sum()),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )
@@ -285,26 +332,74 @@ def demand_forecast_model(
     warehouse: DuckDBResource,
     model_store: ModelStore,
 ) -> dg.MaterializeResult:
-    """The production ``DemandForecaster`` fitted on the training panel and saved as a version.
+    """The production ``DemandForecaster``, refitted where due and updated elsewhere, as a version.
 
+    ``refit`` decides per series (``ml.forecasting.lifecycle``): ``auto`` (the weekly default)
+    refits the series whose chunk is due by their velocity's cadence (fast 7 days, slow 28), the
+    series not in the stored model and those whose demand class changed, and updates all others
+    with the new weeks (same models, parameters, dispersion and calibration; the state moves to
+    the new cutoff); ``all`` fits everything; ``segments`` / ``velocity`` refit the listed demand
+    or velocity classes. Without a usable stored version everything is fitted. The new version
+    lists its chunks (series, fit time, training window, refit or updated), its
+    ``parent_version`` and why it was retrained; the chunk of every series is saved beside it.
     The forecaster picks a model per demand class by its own backtest; that choice and its scores
     are shown here so a planner can see why slow movers get a different model than top sellers.
-    Panels above ``chunk_size`` series are fitted in chunks (bounded memory, progress in the log).
     """
+    try:
+        request = RetrainRequest(
+            mode=config.refit,
+            segments=tuple(config.segments),
+            velocity=tuple(config.velocity),
+            reason=config.reason,
+            cadence_days={"fast": config.fast_cadence_days, "slow": config.slow_cadence_days},
+        )
+    except ValueError as err:
+        raise dg.Failure(f"invalid retraining config: {err}") from err
     y, X = read_training_panel(warehouse)
-    chunks = series_chunks(y, config.chunk_size)
-    n_series = sum(len(c) for c in chunks)
-    context.log.info(f"fitting {n_series:,} series x {y.index.levels[-1].size} weeks")
-    t0 = time.perf_counter()
+    series = read_series_classes(warehouse)
+    last_week = pd.Timestamp(y.index.get_level_values(-1).max())
+    now = datetime.now(UTC)
     fh = list(range(1, HORIZON_WEEKS + 1))
-
-    def fit(keys: object) -> DemandForecaster:
-        assert isinstance(keys, pd.Index)
-        f = production_forecaster(config.n_jobs)
-        return f.fit(_subset(y, keys), X=_subset(X, keys), fh=fh)
-
-    forecasters = _timed_chunks(context, chunks, len, fit, "fit")
+    fit_config = {
+        "forecaster": production_forecaster(config.n_jobs).get_params(deep=False),
+        "freq": FREQ,
+        "horizon_weeks": HORIZON_WEEKS,
+        "chunk_size": config.chunk_size,
+    }
+    previous, previous_note = (None, "not loaded (refit='all')")
+    if request.mode != "all":
+        previous, previous_note = _usable_previous(model_store, fit_config, last_week)
+    context.log.info(f"previous model: {previous_note}")
+    plan = plan_retraining(series, model_series_frame(previous) if previous else None, request, now)
+    summary = refit_summary(plan)
+    n_refit = int((plan["action"] == "refit").sum())
+    context.log.info(
+        f"{len(plan):,} series x {y.index.levels[-1].size} weeks: refit {n_refit:,}, "
+        f"update {len(plan) - n_refit:,} (refit={request.mode})"
+    )
+    parent = previous.version if previous else None
+    t0 = time.perf_counter()
+    composed = compose_version(
+        y,
+        X,
+        plan,
+        previous,
+        make_forecaster=lambda: production_forecaster(config.n_jobs),
+        fh=fh,
+        now=now,
+        chunk_size=config.chunk_size,
+        min_fit_series=config.min_fit_series,
+        log=context.log.info,
+    )
+    del previous
+    forecasters = composed.forecasters
     fit_seconds = time.perf_counter() - t0
+    off = [c for c in composed.chunks if pd.Timestamp(c["updated_through"]) != last_week]
+    if off:
+        context.log.warning(
+            f"{len(off)} chunk(s) end before the last training week {last_week.date()}: "
+            "none of their series has that week"
+        )
 
     scores = pd.concat(
         [f.selection_scores_.assign(chunk=i) for i, f in enumerate(forecasters)],
@@ -322,36 +417,71 @@ def demand_forecast_model(
     series_per_segment = pd.concat([f.segments_["segment"] for f in forecasters]).astype(str)
     by_segment["series"] = by_segment["segment"].map(series_per_segment.value_counts())
     by_segment = by_segment[by_segment["series"].fillna(0) > 0]
-
+    reasons = plan["refit_reason"].value_counts().to_dict()
+    retraining = {
+        "mode": request.mode,
+        "reason": request.reason,
+        "segments": list(request.segments),
+        "velocity": list(request.velocity),
+        "cadence_days": dict(request.cadence_days),
+        "previous_model": previous_note,
+        "n_refit": n_refit,
+        "n_updated": len(plan) - n_refit,
+        "refit_reasons": reasons,
+        "refit_by_velocity": plan.loc[plan["action"] == "refit", "velocity_class"]
+        .value_counts()
+        .to_dict(),
+    }
     card = model_store.save(
         forecasters,
         training_frame=y,
-        config={
-            "forecaster": forecasters[0].get_params(deep=False),
-            "freq": FREQ,
-            "horizon_weeks": HORIZON_WEEKS,
-            "chunk_size": config.chunk_size,
-            "n_chunks": len(forecasters),
-        },
+        config={**fit_config, "n_chunks": len(forecasters)},
         backtest_scores=scores,
         tags={"dagster_run_id": context.run_id},
+        parent_version=parent,
+        retraining=retraining,
+        chunks=composed.chunks,
+        tables={"series": composed.series.reset_index()},
     )
     pruned = model_store.prune(keep_last=config.keep_versions)
     context.log.info(
-        f"saved model {card.version} ({fit_seconds:.1f} s fit); pruned {len(pruned)} old version(s)"
+        f"saved model {card.version} (parent {parent}; {fit_seconds:.1f} s fit/update); "
+        f"pruned {len(pruned)} old version(s)"
     )
     selected = scores[scores["selected"]].drop(columns=["selected"])
+    chunk_table = pd.DataFrame(composed.chunks)[
+        [
+            "chunk",
+            "action",
+            "n_series",
+            "context_series",
+            "new_weeks",
+            "fit_window_start",
+            "fit_window_end",
+            "updated_through",
+            "fitted_at",
+            "seconds",
+        ]
+    ]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(card.version),
         metadata={
             "model_version": card.version,
+            "parent_version": parent or "",
+            "refit_mode": request.mode,
+            "retrain_reason": request.reason,
+            "previous_model": previous_note,
+            "series_refit": n_refit,
+            "series_updated": len(plan) - n_refit,
+            "refit_reasons": dg.MetadataValue.md(md_table(summary)),
+            "chunk_table": dg.MetadataValue.md(md_table(chunk_table)),
             "model_path": dg.MetadataValue.path(str(Path(model_store.root) / card.name)),
             "training_window": f"{card.training_window['start']} .. {card.training_window['end']}",
             "data_fingerprint": card.data_fingerprint or "",
-            "series": n_series,
+            "series": len(plan),
             "chunks": len(forecasters),
             "fit_seconds": round(fit_seconds, 1),
-            "series_per_second": round(n_series / max(fit_seconds, 1e-9), 1),
+            "series_per_second": round(len(plan) / max(fit_seconds, 1e-9), 1),
             "segment_models": dg.MetadataValue.md(
                 md_table(by_segment[["segment", "model", "series"]])
             ),
@@ -374,6 +504,31 @@ def demand_forecast_model(
             "pruned_versions": len(pruned),
         },
     )
+
+
+def _usable_previous(
+    model_store: ModelStore, fit_config: dict, last_week: pd.Timestamp
+) -> tuple[PreviousVersion | None, str]:
+    """The latest stored version if this run can update it, else None; and a note saying why."""
+    version = model_store.latest_version()
+    if version is None:
+        return None, "none in the model store: fitting every series"
+    try:
+        card = model_store.card(version)
+        forecasters = model_store.load_forecasters(version)
+    except Exception as err:  # noqa: BLE001 - an unreadable artifact means a full fit, not a failure
+        return None, f"{version} could not be loaded ({type(err).__name__}: {err}): fitting all"
+    previous = PreviousVersion(
+        version=version,
+        forecasters=forecasters,
+        chunks=chunk_records_from_card(
+            version, len(forecasters), card.chunks, card.created_at, card.training_window
+        ),
+    )
+    why = unusable_reason(previous, card.config, fit_config, last_week)
+    if why is not None:
+        return None, f"{version} not usable ({why}): fitting every series"
+    return previous, version
 
 
 def _forecaster_rows(f: DemandForecaster) -> pd.DataFrame:
@@ -444,10 +599,15 @@ def demand_forecast(
     Series with at least 8 weeks of history get the latest saved model's forecast; newer ones
     (and SKU-locations listed in the mart without a complete week yet) get an analogue-based
     cold-start forecast, flagged ``is_cold_start``, because a model fitted on a handful of weeks
-    is mostly noise. Every row carries ``model_version`` so an order can be traced to its model.
+    is mostly noise. Every row carries ``model_version`` so an order can be traced to its model;
+    a version made of several fitted chunks forecasts each series from exactly one of them.
+    The rows are also appended to ``forecasting.demand_forecast_history`` with their ``origin``
+    (the last training week) and run id, replacing an earlier set of the same origin and model
+    version, so ``forecast_accuracy`` can score them once their weeks have happened.
     """
     t0 = time.perf_counter()
     y, _ = read_training_panel(warehouse)
+    series_classes = read_series_classes(warehouse)
     with warehouse.get_connection() as con:
         store_series = con.execute(STORE_SERIES_SQL).df()
         items = con.execute(
@@ -459,6 +619,11 @@ def demand_forecast(
     if version is None:
         raise dg.Failure("the model store is empty: materialize demand_forecast_model first")
     forecasters = model_store.load_forecasters(version)
+    keys = pd.concat([f.series_keys_.to_frame(index=False) for f in forecasters])
+    if keys.duplicated().any():
+        raise dg.Failure(
+            f"model {version}: {int(keys.duplicated().sum())} series are in more than one chunk"
+        )
     model_rows = _timed_chunks(
         context,
         forecasters,
@@ -512,6 +677,13 @@ def demand_forecast(
 
     forecast["model_version"] = version
     forecast["created_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+    # series without a complete week have no recent volume: slow until their first weeks land
+    forecast["velocity_class"] = (
+        series_classes["velocity_class"]
+        .reindex(pd.MultiIndex.from_frame(forecast[["sku", "location_id"]]))
+        .fillna("slow")
+        .to_numpy()
+    )
     qcols = [quantile_column(a) for a in QUANTILE_LEVELS]
     columns = [
         "sku",
@@ -523,6 +695,7 @@ def demand_forecast(
         "level_cv2",
         *qcols,
         "demand_class",
+        "velocity_class",
         "model_family",
         "is_cold_start",
         "model_version",
@@ -531,9 +704,13 @@ def demand_forecast(
     forecast = forecast[columns].sort_values(["sku", "location_id", "horizon"], ignore_index=True)
     forecast["horizon"] = forecast["horizon"].astype(int)
     forecast["is_cold_start"] = forecast["is_cold_start"].astype(bool)
+    origin = pd.Timestamp(forecast["forecast_week"].min()) - pd.Timedelta(weeks=1)
 
     with warehouse.get_connection() as con:
         rows = replace_table(con, "demand_forecast", forecast, date_columns=["forecast_week"])
+        history_rows = append_forecast_history(
+            con, forecast.assign(origin=origin, dagster_run_id=context.run_id)
+        )
 
     paths, charts = _fan_charts(forecast, y)
     n_series = forecast.groupby(["sku", "location_id"]).ngroups
@@ -545,6 +722,8 @@ def demand_forecast(
             "series": int(n_series),
             "cold_start_series": len(n_cold),
             "model_version": version,
+            "origin": str(origin.date()),
+            "history_rows": history_rows,
             "forecast_weeks": f"{forecast['forecast_week'].min().date()} .. "
             f"{forecast['forecast_week'].max().date()}",
             "units_next_8_weeks": float(forecast["mean"].sum()),
@@ -553,6 +732,183 @@ def demand_forecast(
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )
+
+
+HISTORY_TABLE = "demand_forecast_history"
+
+
+def append_forecast_history(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
+    """Add one run's forecast rows to ``forecasting.demand_forecast_history``; returns its size.
+
+    One set of rows per ``(origin, model_version)``: rows of the same pair written before (a
+    re-run) are deleted in the same transaction that inserts the new ones, so the history never
+    holds duplicates nor, after a failure, a half-replaced set. Columns the forecast gained since
+    the history was created are added first (old rows read NULL), as in ``append_to_history``.
+    """
+    table = f"{SCHEMA}.{HISTORY_TABLE}"
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.register("_history_rows", rows)
+    try:
+        select = (
+            "select * replace (cast(forecast_week as date) as forecast_week, "
+            "cast(origin as date) as origin) from _history_rows"
+        )
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create table if not exists {table} as {select} where false")
+            have = {
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ?",
+                    [SCHEMA, HISTORY_TABLE],
+                ).fetchall()
+            }
+            described = con.execute(f"describe {select}").fetchall()
+            for name, dtype, *_ in described:
+                if name not in have:
+                    con.execute(f'alter table {table} add column "{name}" {dtype}')
+            con.execute(
+                f"delete from {table} where (origin, model_version) in "
+                f"(select distinct cast(origin as date), model_version from _history_rows)"
+            )
+            con.execute(f"insert into {table} by name {select}")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister("_history_rows")
+    return int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
+
+
+#: Quantile column -> level, as stored in demand_forecast and its history.
+QUANTILE_COLUMNS: dict[str, float] = {quantile_column(a): a for a in QUANTILE_LEVELS}
+
+MATURED_CELLS_SQL = f"""
+with latest as (
+    -- one forecast set per origin: the one made last (a re-run with a new model replaces it)
+    select origin, arg_max(model_version, created_at) as model_version
+    from {SCHEMA}.{HISTORY_TABLE}
+    group by origin
+)
+select h.sku, h.location_id, h.origin, h.model_version, h.horizon, h.forecast_week,
+       h.demand_class, h.velocity_class, h.is_cold_start, h.mean, h.variance,
+       {", ".join(f"h.{c}" for c in QUANTILE_COLUMNS)},
+       a.demand as actual
+from {SCHEMA}.{HISTORY_TABLE} h
+join latest using (origin, model_version)
+join {SCHEMA}.training_set a
+  on a.sku = h.sku and a.location_id = h.location_id and a.week = h.forecast_week
+"""
+
+
+@dg.asset(deps=[demand_forecast, forecast_training_set], **_COMMON)
+def forecast_accuracy(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    """Realised accuracy of past forecasts, by origin, horizon and demand class.
+
+    Joins ``forecasting.demand_forecast_history`` (for each origin the forecast set made last)
+    with the weekly actuals that have arrived since: ``forecasting.training_set.demand``, the
+    censoring-corrected demand the model trains on, so a stockout week is judged against the
+    demand that was there, not the sales it allowed. Metrics as in the backtest: MAE, WAPE and
+    bias of the median (plus the bias of the mean), pinball loss over the stored quantiles,
+    closed 80/90% interval coverage and, the calibration figure for integer demand,
+    randomised-PIT coverage under the stored negative-binomial mean and variance. Roll-up rows
+    have ``horizon`` NULL (all horizons) and ``demand_class`` 'all'. When no forecast week has
+    happened yet the table is empty and the metadata says so.
+    """
+    t0 = time.perf_counter()
+    with warehouse.get_connection() as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [SCHEMA, HISTORY_TABLE],
+        ).fetchall()[0][0]
+        cells = con.execute(MATURED_CELLS_SQL).df() if exists else pd.DataFrame()
+        origins = (
+            con.execute(
+                f"select origin, count(distinct model_version) as versions, count(*) as n_rows "
+                f"from {SCHEMA}.{HISTORY_TABLE} group by origin order by origin"
+            ).df()
+            if exists
+            else pd.DataFrame(columns=["origin", "versions", "n_rows"])
+        )
+    accuracy = realised_accuracy(cells, QUANTILE_COLUMNS)
+    accuracy["created_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
+    with warehouse.get_connection() as con:
+        rows = replace_table(con, "forecast_accuracy", accuracy, date_columns=["origin"])
+
+    metadata: dict[str, object] = {
+        "dagster/row_count": rows,
+        "matured_cells": len(cells),
+        "origins_in_history": len(origins),
+        "origins_matured": int(accuracy["origin"].nunique()) if rows else 0,
+    }
+    if cells.empty:
+        first = str(pd.Timestamp(origins["origin"].min()).date()) if len(origins) else None
+        metadata["status"] = (
+            "nothing has matured yet: "
+            + (
+                f"the oldest forecast (origin {first}) has no actual week in the training set"
+                if first
+                else "no forecast history yet"
+            )
+            + "; realised accuracy appears once the first forecast week's actuals arrive"
+        )
+    else:
+        top = accuracy[accuracy["horizon"].isna() & (accuracy["demand_class"] == "all")]
+        last = top.sort_values("origin").iloc[-1]
+        metadata["status"] = (
+            f"{len(cells):,} matured forecast cells from {top['origin'].nunique()} origin(s)"
+        )
+        for col in ("wape", "bias", "pinball", "coverage_90", "pit_coverage_90"):
+            metadata[f"latest_{col}"] = float(last[col])
+        summary = top[
+            [
+                "origin",
+                "n_series",
+                "n_cells",
+                "mae",
+                "wape",
+                "bias",
+                "pinball",
+                "coverage_80",
+                "coverage_90",
+                "pit_coverage_80",
+                "pit_coverage_90",
+            ]
+        ].assign(origin=lambda d: pd.to_datetime(d["origin"]).dt.date.astype(str))
+        metadata["by_origin"] = dg.MetadataValue.md(md_table(summary))
+        by_class = accuracy[accuracy["horizon"].isna() & (accuracy["demand_class"] != "all")]
+        by_class = (
+            by_class.groupby("demand_class")
+            .apply(
+                lambda g: pd.Series(
+                    {
+                        "n_cells": int(g["n_cells"].sum()),
+                        "wape": float((g["wape"] * g["actual_units"]).sum())
+                        / max(float(g["actual_units"].sum()), 1e-9),
+                        "pinball": float(np.average(g["pinball"], weights=g["n_cells"])),
+                        "pit_coverage_90": float(
+                            np.average(g["pit_coverage_90"], weights=g["n_cells"])
+                        ),
+                    }
+                ),
+                include_groups=False,
+            )
+            .reset_index()
+        )
+        metadata["by_demand_class"] = dg.MetadataValue.md(md_table(by_class))
+        png = accuracy_chart_png(accuracy, title="Realised forecast accuracy by origin")
+        path = reports_dir("forecasting") / "forecast_accuracy.png"
+        path.write_bytes(png)
+        metadata["accuracy_chart"] = dg.MetadataValue.md(embed_png(png, "accuracy chart"))
+        metadata["accuracy_chart_path"] = dg.MetadataValue.path(str(path))
+    metadata["seconds"] = round(time.perf_counter() - t0, 1)
+    context.log.info(str(metadata["status"]))
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(deps=[forecast_training_set], **_COMMON)
@@ -731,6 +1087,7 @@ forecasting_assets = [
     forecast_training_set,
     demand_forecast_model,
     demand_forecast,
+    forecast_accuracy,
     forecast_backtest,
 ]
 forecasting_checks = [forecast_interval_calibration]

@@ -44,8 +44,17 @@ class ModelStore(dg.ConfigurableResource):
         config: dict[str, Any],
         backtest_scores: pd.DataFrame | None = None,
         tags: dict[str, Any] | None = None,
+        parent_version: str | None = None,
+        retraining: dict[str, Any] | None = None,
+        chunks: list[dict[str, Any]] | None = None,
+        tables: dict[str, pd.DataFrame] | None = None,
     ) -> ModelCard:
-        """Save a new version (training window and data fingerprint taken from ``training_frame``)."""
+        """Save a new version (training window and data fingerprint taken from ``training_frame``).
+
+        ``parent_version``, ``retraining`` (what was refitted and why) and ``chunks`` (one entry
+        per fitted chunk) go on the card; ``tables`` (e.g. ``series``: the chunk of every series)
+        are saved beside the artifact.
+        """
         model = forecasters[0] if len(forecasters) == 1 else list(forecasters)
         return self.registry.save(
             model,
@@ -54,7 +63,15 @@ class ModelStore(dg.ConfigurableResource):
             config=config,
             backtest_scores=backtest_scores,
             tags=tags,
+            parent_version=parent_version,
+            retraining=retraining,
+            chunks=chunks,
+            tables=tables,
         )
+
+    def load_table(self, table: str, version: str | None = None) -> pd.DataFrame | None:
+        """A table saved with ``version`` (default: latest), e.g. ``series``; None if absent."""
+        return self.registry.load_table(table, version=version, name=MODEL_NAME)
 
     def load_forecasters(self, version: str | None = None) -> list[Any]:
         """The fitted forecaster(s) of ``version`` (default: latest), always as a list."""

@@ -25,7 +25,12 @@ from ml.inventory import lead_time as lt
 from ml.inventory import segmentation as sg
 from ml.inventory.allocation import allocate
 from ml.inventory.multi_echelon import place_two_echelon
-from ml.inventory.planning import plan_levels
+from ml.inventory.planning import (
+    calibration_for,
+    fit_service_calibration,
+    plan_levels,
+    weekly_interval_pits,
+)
 from ml.inventory.replenishment import recommend_orders
 from ml.inventory.simulation import (
     Policy,
@@ -83,9 +88,17 @@ class PlanConfig(dg.Config):
     dc_review_days: int = Field(default=7, description="DC review period R (days).")
     review_weekday: int = Field(default=0, description="Weekday of the review, Monday = 0.")
     rounding: str = Field(
-        default="nearest",
-        description="'nearest': the integer level whose service (after case-pack rounding) is "
-        "nearest the target, so a segment's service is centred on it; 'at_least': never below.",
+        default="dither",
+        description="'dither': the lower of the two integer levels that bracket the target with "
+        "the probability that makes the expected service (after case-pack rounding) equal to "
+        "it, drawn once per SKU-location, so a segment's service is centred on its target; "
+        "'nearest': the level whose service is nearest the target (biased upwards for slow "
+        "movers); 'at_least': never below.",
+    )
+    calibrate_store_service: bool = Field(
+        default=True,
+        description="Price store levels on the interval demand distribution recalibrated per "
+        "segment on the forecast backtest's past intervals (ml.inventory.planning).",
     )
     holding_rate: float = Field(default=0.25, description="Holding cost per year, share of cost.")
 
@@ -197,6 +210,14 @@ def plan_inputs(
     flat = np.full((len(frame), 7), 1 / 7)
     sh = shares_by_loc.reindex(frame["location_id"]).to_numpy()
     shares = np.where(np.isnan(sh), flat, sh)
+    # stores: service calibrated on the forecast backtest's ended intervals; DCs: none (NaN)
+    frame["calibration_loc"] = np.nan
+    frame["calibration_scale"] = np.nan
+    cal = store_service_calibration(warehouse, config, shares_by_loc)
+    if cal is not None and is_store.any():
+        a, b = calibration_for(frame.loc[is_store, "segment"], cal)
+        frame.loc[is_store, "calibration_loc"] = a
+        frame.loc[is_store, "calibration_scale"] = b
     return frame, pmf, shares
 
 
@@ -361,6 +382,9 @@ POLICY_COLUMNS = [
     "case_pack",
     "unit_cost",
     "is_cold_start",
+    "target_csl_model",
+    "calibration_loc",
+    "calibration_scale",
 ]
 
 
@@ -378,7 +402,13 @@ def compute_policy(frame: pd.DataFrame, pmf: np.ndarray, shares: np.ndarray, rou
 
 
 @dg.asset(
-    deps=[lead_time_distribution, service_targets, DEMAND_FORECAST, MARTS["dim_items"]],
+    deps=[
+        lead_time_distribution,
+        service_targets,
+        DEMAND_FORECAST,
+        FORECAST_BACKTEST,
+        MARTS["dim_items"],
+    ],
     **_COMMON,
 )
 def reorder_policy(
@@ -702,14 +732,139 @@ class BacktestPolicyConfig(PlanConfig):
         default=14.0, description="Static rule: reorder when stock covers fewer days than this."
     )
     static_order_weeks: float = Field(default=3.0, description="Static rule: weeks of supply.")
+    calibration: str = Field(
+        default="leave_one_origin_out",
+        description="Service calibration of each held-out week's levels, from intervals that do "
+        "not overlap it: 'leave_one_origin_out' (the forecast origins' other blocks), "
+        "'expanding' (only intervals ended before the decision) or 'none'.",
+    )
     seed: int = 0
 
 
+def store_backtest_frame(
+    panel: dict,
+    items: pd.DataFrame,
+    locs: pd.DataFrame,
+    targets: pd.DataFrame,
+    shares_by_loc: pd.DataFrame,
+    store_review_days: int,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The forecast backtest's store SKU-locations as plan rows.
+
+    Returns ``(frame, pmf, lead_time_days, shares)``: keys, segment, target, review period,
+    case pack and lead-time group (point masses at the transfer time) per row, as
+    :func:`ml.inventory.planning.plan_levels` takes them.
+    """
+    keys = panel["keys"]
+    frame = keys.merge(items, on="sku", how="left").merge(locs, on="location_id", how="left")
+    frame = with_targets(frame, targets)
+    frame["case_pack"] = frame["case_pack"].fillna(1).clip(lower=1)
+    frame["review_days"] = frame["review_period_days"].fillna(store_review_days).astype(int)
+    L = frame["transfer_lead_time_days"].fillna(1).to_numpy(int)
+    pmf, group = _with_point_masses(np.zeros((0, 1)), L)
+    frame["lead_time_group"] = group
+    shares = shares_by_loc.reindex(frame["location_id"]).fillna(1 / 7).to_numpy()
+    return frame, pmf, L, shares
+
+
+def backtest_interval_pits(
+    panel: dict, frame: pd.DataFrame, pmf: np.ndarray, shares: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """PIT ``[n, W]`` of the demand over the protection interval from every held-out Monday,
+    under the forecast made before it, and the day each interval ends (exclusive)."""
+    return weekly_interval_pits(
+        frame,
+        pmf,
+        shares,
+        panel["mu"] * 7.0,
+        panel["var_daily"] * 7.0,
+        panel["level_cv2"],
+        panel["demand"],
+    )
+
+
+def _calibration_from(pit: np.ndarray, segment: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
+    """:func:`fit_service_calibration` per segment on the PITs where ``keep`` ([n, W])."""
+    m = keep & np.isfinite(pit)
+    seg = np.broadcast_to(np.asarray(segment, dtype=object)[:, None], pit.shape)
+    return fit_service_calibration(pit[m], seg[m])
+
+
+def store_service_calibration(
+    warehouse: DuckDBResource, config: PlanConfig, shares_by_loc: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The live plan's store calibration: per segment, from every interval of the forecast
+    backtest that has ended (all of them precede the plan). None when it is switched off or
+    there is no forecast backtest yet (levels are then uncalibrated)."""
+    if not config.calibrate_store_service:
+        return None
+    with warehouse.get_connection() as con:
+        if not io.has_table(con, "forecasting", "backtest_forecasts"):
+            return None
+        panel = io.backtest_panel(con)
+        items = io.query(con, io.ITEMS_SQL)
+        locs = io.query(con, io.LOCATIONS_SQL)
+        targets = io.query(con, f"select * from {SCHEMA}.service_targets")
+    frame, pmf, _, shares = store_backtest_frame(
+        panel, items, locs, targets, shares_by_loc, config.store_review_days
+    )
+    pit, end = backtest_interval_pits(panel, frame, pmf, shares)
+    return _calibration_from(pit, frame["segment"].to_numpy(), np.isfinite(pit))
+
+
+def backtest_calibration(
+    panel: dict, frame: pd.DataFrame, pit: np.ndarray, end: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Calibration ``(a, b)`` ``[n, W]`` of every held-out week's levels, and the fits used.
+
+    ``leave_one_origin_out``: a week forecast from origin ``o`` uses the intervals that lie
+    wholly outside the days forecast from ``o`` (the other origins' blocks); ``expanding``:
+    the intervals that ended by the decision day; ``none``: the identity. Never an interval
+    that overlaps the days it calibrates. The third value lists each fit (segment, origin or
+    week, PIT count, a, b).
+    """
+    n, W = pit.shape
+    a = np.zeros((n, W))
+    b = np.ones((n, W))
+    seg = frame["segment"].to_numpy()
+    fits = []
+    if method == "none":
+        return a, b, pd.DataFrame()
+    start = 7 * np.arange(W)[None, :]
+    origins = pd.to_datetime(pd.Series(panel["origins"]))
+    if method == "leave_one_origin_out":
+        blocks = [np.flatnonzero((origins == o).to_numpy()) for o in origins.unique()]
+    elif method == "expanding":
+        blocks = [np.array([w]) for w in range(W)]
+    else:
+        raise dg.Failure(f"unknown calibration method {method!r}")
+    for weeks in blocks:
+        lo, hi = 7 * int(weeks.min()), 7 * int(weeks.max()) + 7  # the days this block decides
+        keep = (end <= lo) | ((start >= hi) & (method != "expanding"))
+        tab = _calibration_from(pit, seg, np.broadcast_to(keep, pit.shape))
+        aa, bb = calibration_for(seg, tab)
+        a[:, weeks] = aa[:, None]
+        b[:, weeks] = bb[:, None]
+        fits.append(
+            tab.assign(
+                first_week=pd.Timestamp(panel["start"]) + pd.Timedelta(days=lo),
+                origin=origins.iloc[int(weeks.min())],
+            )
+        )
+    return a, b, pd.concat(fits, ignore_index=True)
+
+
 def backtest_levels(
-    panel: dict, frame: pd.DataFrame, shares: np.ndarray, pmf: np.ndarray, rounding: str
+    panel: dict,
+    frame: pd.DataFrame,
+    shares: np.ndarray,
+    pmf: np.ndarray,
+    rounding: str,
+    calibration: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Order-up-to level per SKU-location and held-out week ``[n, W]``, each from the forecast
-    made before that week (the forecast backtest's origins), with the live plan's maths."""
+    made before that week (the forecast backtest's origins), with the live plan's maths;
+    ``calibration`` = ``(a, b)`` ``[n, W]`` from :func:`backtest_calibration`."""
     S = np.zeros((len(frame), panel["weeks"]))
     for w in range(panel["weeks"]):
         f = frame.assign(
@@ -717,6 +872,9 @@ def backtest_levels(
             weekly_var_indep=panel["var_daily"][:, w] * 7.0,
             level_cv2=panel["level_cv2"][:, w],
         )
+        if calibration is not None:
+            f["calibration_loc"] = calibration[0][:, w]
+            f["calibration_scale"] = calibration[1][:, w]
         lv = plan_levels(f, pmf, shares, start_dow=0, rounding=rounding)  # type: ignore[arg-type]
         S[:, w] = lv["order_up_to_rounded"].to_numpy()
     return np.nan_to_num(S, nan=0.0)
@@ -752,16 +910,13 @@ def policy_backtest(
         locs = io.query(con, io.LOCATIONS_SQL)
         targets = io.query(con, f"select * from {SCHEMA}.service_targets")
     keys = panel["keys"]
-    frame = keys.merge(items, on="sku", how="left").merge(locs, on="location_id", how="left")
-    frame = with_targets(frame, targets)
-    frame["case_pack"] = frame["case_pack"].fillna(1).clip(lower=1)
-    frame["review_days"] = frame["review_period_days"].fillna(config.store_review_days).astype(int)
-    L = frame["transfer_lead_time_days"].fillna(1).to_numpy(int)
-    pmf, group = _with_point_masses(np.zeros((0, 1)), L)
-    frame["lead_time_group"] = group
     shares_by_loc = _weekday_shares(warehouse)
-    shares = shares_by_loc.reindex(frame["location_id"]).fillna(1 / 7).to_numpy()
-    S = backtest_levels(panel, frame, shares, pmf, config.rounding)
+    frame, pmf, L, shares = store_backtest_frame(
+        panel, items, locs, targets, shares_by_loc, config.store_review_days
+    )
+    pit, end = backtest_interval_pits(panel, frame, pmf, shares)
+    cal_a, cal_b, fits = backtest_calibration(panel, frame, pit, end, config.calibration)
+    S = backtest_levels(panel, frame, shares, pmf, config.rounding, (cal_a, cal_b))
     D = panel["demand"]
     n = len(frame)
     common = dict(
@@ -830,12 +985,14 @@ def policy_backtest(
     seg["created_at"] = _now()
     kpis["created_at"] = _now()
     grid = tuned.grid.assign(created_at=_now())
+    fits = fits.assign(method=config.calibration, created_at=_now())
     rows = _write(
         warehouse,
         {
             "policy_backtest": kpis,
             "policy_backtest_segments": seg,
             "policy_backtest_static_grid": grid,
+            "policy_backtest_calibration": fits,
         },
     )
     png = charts.service_vs_target_png(seg.set_index("segment"), "Policy backtest, held-out weeks")
@@ -882,6 +1039,10 @@ def policy_backtest(
                 100 * (1 - allrow["avg_on_hand_value_ours"] / at_equal)
             ),
             "by_segment": dg.MetadataValue.md(md_table(seg[show], "{:,.3f}")),
+            "calibration_method": config.calibration,
+            "calibration": dg.MetadataValue.md(
+                md_table(fits.drop(columns=["created_at"]), "{:,.3f}") if len(fits) else "none"
+            ),
             "chart": dg.MetadataValue.md(embed_png(png, "service vs target")),
             "chart_path": dg.MetadataValue.path(str(path)),
             "seconds": round(time.perf_counter() - t0, 1),

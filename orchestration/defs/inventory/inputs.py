@@ -63,6 +63,15 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the warehouse."""
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def daily_moments(weekly: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Daily ``mu``, ``var_daily`` and ``level_cv2`` per key from weekly forecast moments."""
     w = weekly.copy()
@@ -107,7 +116,7 @@ def dc_demand(con: duckdb.DuckDBPyConnection, locations: pd.DataFrame) -> pd.Dat
 
 
 BACKTEST_FORECASTS_SQL = """
-select sku, location_id, forecast_week, mean, variance, level_cv2
+select sku, location_id, origin, forecast_week, mean, variance, level_cv2
 from forecasting.backtest_forecasts
 """
 BACKTEST_DAILY_SQL = """
@@ -128,7 +137,8 @@ def backtest_panel(con: duckdb.DuckDBPyConnection, lookback_days: int = 56) -> d
     contiguous window. Returns ``keys`` (sku, location_id), ``demand[n, T]`` (units/day,
     censoring corrected: a stockout day's demand is estimated as in the training set, not
     taken as its sales), weekly ``mu``, ``var_daily`` and ``level_cv2`` ``[n, W]`` from the
-    forecast made before each week, the window's first day ``start``, and
+    forecast made before each week, ``origins[W]`` (the forecast origin each week's forecast
+    comes from, the first when several cover it), the window's first day ``start``, and
     ``avg_daily_demand`` over the ``lookback_days`` before it (what a static rule is set from).
     """
     from ml.forecasting.censoring import estimate_censored_demand
@@ -144,6 +154,13 @@ def backtest_panel(con: duckdb.DuckDBPyConnection, lookback_days: int = 56) -> d
         fc.assign(is_cold_start=False, demand_class=""), ["sku", "location_id", "forecast_week"]
     )
     W = len(weeks)
+    origins = (
+        fc.assign(origin=pd.to_datetime(fc["origin"]))
+        .groupby("forecast_week")["origin"]
+        .min()
+        .reindex(pd.DatetimeIndex(weeks))
+        .to_numpy()
+    )
     grids = {}
     for col in ("mu", "var_daily", "level_cv2"):
         wide = moments.pivot_table(
@@ -172,6 +189,7 @@ def backtest_panel(con: duckdb.DuckDBPyConnection, lookback_days: int = 56) -> d
         "mu": grids["mu"],
         "var_daily": grids["var_daily"],
         "level_cv2": grids["level_cv2"],
+        "origins": origins,
         "start": start,
         "weeks": W,
         "avg_daily_demand": before.mean(axis=1),

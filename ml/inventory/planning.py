@@ -548,3 +548,55 @@ def weekly_interval_pits(
         pit[:, w] = interval_pits(f, p, actual, rng.random(n), shares, start_dow=0)
         end[:, w] = 7 * w + days
     return pit, end
+
+
+def holdout_calibration(
+    pit: ArrayLike,
+    end_day: ArrayLike,
+    group: ArrayLike,
+    block: ArrayLike,
+    method: Literal["leave_one_origin_out", "expanding", "none"] = "leave_one_origin_out",
+    **fit_kwargs: float,
+) -> tuple[FloatArray, FloatArray, pd.DataFrame]:
+    """Calibration ``(a, b)`` ``[n, W]`` for decisions on past Mondays, never fitted on the
+    intervals it calibrates.
+
+    ``pit``, ``end_day`` ``[n, W]`` from :func:`weekly_interval_pits` (week ``w`` decided on
+    day ``7 w``), ``group[n]`` (the planning segment), ``block[W]`` the forecast origin of each
+    week. ``leave_one_origin_out``: the weeks of one origin are calibrated on the intervals
+    that lie wholly outside their days (ended before the block's first day or started after
+    its last), i.e. on the other origins' errors; ``expanding``: week ``w`` on the intervals
+    that ended by day ``7 w``, the errors known at the decision; ``none``: the identity.
+    Returns ``a``, ``b`` and the fits (:data:`CALIBRATION_COLUMNS` plus ``block`` and
+    ``first_week``, the first week index each fit serves). ``fit_kwargs`` go to
+    :func:`fit_service_calibration`.
+    """
+    u = np.asarray(pit, dtype=np.float64)
+    end = np.asarray(end_day, dtype=np.float64)
+    n, W = u.shape
+    labels = np.asarray(group, dtype=object)
+    blk = np.asarray(block)
+    a, b = np.zeros((n, W)), np.ones((n, W))
+    if method == "none":
+        return a, b, pd.DataFrame(columns=[*CALIBRATION_COLUMNS, "block", "first_week"])
+    if method == "leave_one_origin_out":
+        parts = [np.flatnonzero(blk == v) for v in pd.unique(blk)]
+    elif method == "expanding":
+        parts = [np.array([w]) for w in range(W)]
+    else:
+        raise ValueError(f"unknown calibration method {method!r}")
+    start = 7.0 * np.arange(W)[None, :]
+    grp = np.broadcast_to(labels[:, None], (n, W))
+    fits = []
+    for weeks in parts:
+        lo, hi = 7 * int(weeks.min()), 7 * int(weeks.max()) + 7  # the days these weeks decide
+        keep = end <= lo
+        if method == "leave_one_origin_out":
+            keep = keep | (start >= hi)
+        keep = keep & np.isfinite(u)
+        tab = fit_service_calibration(u[keep], grp[keep], **fit_kwargs)
+        aa, bb = calibration_for(labels, tab)
+        a[:, weeks] = aa[:, None]
+        b[:, weeks] = bb[:, None]
+        fits.append(tab.assign(block=blk[int(weeks.min())], first_week=int(weeks.min())))
+    return a, b, pd.concat(fits, ignore_index=True)

@@ -15,6 +15,7 @@ from ml.inventory.planning import (
     calibration_for,
     case_pack_order_up_to,
     fit_service_calibration,
+    holdout_calibration,
     interval_demand,
     interval_pits,
     plan_levels,
@@ -301,3 +302,32 @@ def test_interval_pits_are_unknown_where_demand_is() -> None:
     f3 = stats.poisson.cdf(3, 8.0)
     f2 = stats.poisson.cdf(2, 8.0)
     assert pit[0] == pytest.approx(f2 + 0.5 * (f3 - f2))
+
+
+def test_holdout_calibration_never_fits_on_the_intervals_it_calibrates() -> None:
+    # 3 origins x 4 weeks; the PITs of origin 1's weeks are all near 1 (the forecast was far too
+    # low then). Leave-one-origin-out: origin 1 is calibrated on the others (uniform PITs, the
+    # identity), the others see origin 1's errors. Expanding: week 0 has no past, the identity.
+    rng = np.random.default_rng(8)
+    n, W = 500, 12
+    pit = rng.random((n, W))
+    pit[:, 4:8] = 0.995
+    end = 7.0 * np.arange(W)[None, :] + 9.0 + np.zeros((n, 1))  # R 7 + L 2
+    pit[:, -1] = np.nan  # the last interval has not ended
+    block = np.repeat(np.array(["o0", "o1", "o2"]), 4)
+    seg = np.where(np.arange(n) < 250, "AX", "CY")
+    a, b, fits = holdout_calibration(pit, end, seg, block, "leave_one_origin_out")
+    assert np.abs(a[:, 4:8]).max() < 0.1 and np.abs(b[:, 4:8] - 1).max() < 0.1
+    assert a[:, :4].min() > 0.3 and a[:, 8:].min() > 0.3  # they saw origin 1's errors
+    # origin 0's last interval ends on day 30, inside origin 1's days: it is not used for o1
+    o1 = fits[(fits["block"] == "o1") & (fits["group"] == "*")].iloc[0]
+    assert o1["n_pits"] == n * 3 + n * 3  # o0 weeks 0-2 (week 3 overlaps) + o2 weeks 8-10
+    a, b, fits = holdout_calibration(pit, end, seg, block, "expanding")
+    assert (a[:, 0] == 0).all() and (b[:, 0] == 1).all()
+    # week 5 (day 35) knows the intervals ended by day 35: weeks 0..3
+    w5 = fits[(fits["first_week"] == 5) & (fits["group"] == "*")].iloc[0]
+    assert w5["n_pits"] == n * 4
+    a, b, _ = holdout_calibration(pit, end, seg, block, "none")
+    assert (a == 0).all() and (b == 1).all()
+    with pytest.raises(ValueError):
+        holdout_calibration(pit, end, seg, block, "bogus")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from ml.inventory.multi_echelon import place_two_echelon
 from ml.inventory.planning import (
     calibration_for,
     fit_service_calibration,
+    holdout_calibration,
     plan_levels,
     weekly_interval_pits,
 )
@@ -783,13 +784,6 @@ def backtest_interval_pits(
     )
 
 
-def _calibration_from(pit: np.ndarray, segment: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
-    """:func:`fit_service_calibration` per segment on the PITs where ``keep`` ([n, W])."""
-    m = keep & np.isfinite(pit)
-    seg = np.broadcast_to(np.asarray(segment, dtype=object)[:, None], pit.shape)
-    return fit_service_calibration(pit[m], seg[m])
-
-
 def store_service_calibration(
     warehouse: DuckDBResource, config: PlanConfig, shares_by_loc: pd.DataFrame
 ) -> pd.DataFrame | None:
@@ -808,50 +802,24 @@ def store_service_calibration(
     frame, pmf, _, shares = store_backtest_frame(
         panel, items, locs, targets, shares_by_loc, config.store_review_days
     )
-    pit, end = backtest_interval_pits(panel, frame, pmf, shares)
-    return _calibration_from(pit, frame["segment"].to_numpy(), np.isfinite(pit))
+    pit, _ = backtest_interval_pits(panel, frame, pmf, shares)
+    ok = np.isfinite(pit)  # every interval that has ended
+    segment = np.broadcast_to(frame["segment"].to_numpy(dtype=object)[:, None], pit.shape)
+    return fit_service_calibration(pit[ok], segment[ok])
 
 
 def backtest_calibration(
     panel: dict, frame: pd.DataFrame, pit: np.ndarray, end: np.ndarray, method: str
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Calibration ``(a, b)`` ``[n, W]`` of every held-out week's levels, and the fits used.
-
-    ``leave_one_origin_out``: a week forecast from origin ``o`` uses the intervals that lie
-    wholly outside the days forecast from ``o`` (the other origins' blocks); ``expanding``:
-    the intervals that ended by the decision day; ``none``: the identity. Never an interval
-    that overlaps the days it calibrates. The third value lists each fit (segment, origin or
-    week, PIT count, a, b).
-    """
-    n, W = pit.shape
-    a = np.zeros((n, W))
-    b = np.ones((n, W))
-    seg = frame["segment"].to_numpy()
-    fits = []
-    if method == "none":
-        return a, b, pd.DataFrame()
-    start = 7 * np.arange(W)[None, :]
-    origins = pd.to_datetime(pd.Series(panel["origins"]))
-    if method == "leave_one_origin_out":
-        blocks = [np.flatnonzero((origins == o).to_numpy()) for o in origins.unique()]
-    elif method == "expanding":
-        blocks = [np.array([w]) for w in range(W)]
-    else:
+    """Calibration ``(a, b)`` ``[n, W]`` of every held-out week's levels, never fitted on the
+    intervals it calibrates (:func:`ml.inventory.planning.holdout_calibration`, blocks = the
+    forecast origins), and the fits used with the first day each serves."""
+    if method not in ("leave_one_origin_out", "expanding", "none"):
         raise dg.Failure(f"unknown calibration method {method!r}")
-    for weeks in blocks:
-        lo, hi = 7 * int(weeks.min()), 7 * int(weeks.max()) + 7  # the days this block decides
-        keep = (end <= lo) | ((start >= hi) & (method != "expanding"))
-        tab = _calibration_from(pit, seg, np.broadcast_to(keep, pit.shape))
-        aa, bb = calibration_for(seg, tab)
-        a[:, weeks] = aa[:, None]
-        b[:, weeks] = bb[:, None]
-        fits.append(
-            tab.assign(
-                first_week=pd.Timestamp(panel["start"]) + pd.Timedelta(days=lo),
-                origin=origins.iloc[int(weeks.min())],
-            )
-        )
-    return a, b, pd.concat(fits, ignore_index=True)
+    origins = pd.to_datetime(pd.Series(panel["origins"])).to_numpy()
+    a, b, fits = holdout_calibration(pit, end, frame["segment"].to_numpy(), origins, method)  # type: ignore[arg-type]
+    fits["first_day"] = pd.Timestamp(panel["start"]) + pd.to_timedelta(7 * fits["first_week"], "D")
+    return a, b, fits
 
 
 def backtest_levels(

@@ -704,7 +704,10 @@ def segment_kpis(kpis: pd.DataFrame, days_measured: int) -> pd.DataFrame:
 
     Ratios are pooled (sums first): ``fill_rate`` = sales / demand, ``csl`` = 1 - stock-out
     cycles / cycles, ``turns`` = annualised cost of sales / average on-hand value,
-    ``days_of_supply`` = average on hand / average daily demand. ``csl_mean`` and
+    ``days_of_supply`` = average on hand / average daily demand. ``target_csl`` is the mean
+    target weighted by counted cycles, so that it is the target of the pooled ``csl``
+    (``target_csl_mean``: the plain mean over SKU-locations); ``csl_se`` its standard error
+    with SKU-locations as clusters. ``csl_mean`` and
     ``fill_rate_mean`` are unweighted means over SKU-locations, ``share_meeting_csl`` and
     ``share_meeting_fill_rate`` the shares of SKU-locations at or above their own target (among
     those with a target and a measured value), ``bullwhip_median`` / ``bullwhip_mean`` summarise
@@ -750,8 +753,10 @@ def segment_kpis(kpis: pd.DataFrame, days_measured: int) -> pd.DataFrame:
         row["target_fill_rate"] = _mean(g["target_fill_rate"])
         row["share_meeting_fill_rate"] = _share(g["_meets_fr"])
         row["csl"] = tot["_good_cycles"] / cyc if cyc > 0 else np.nan
+        row["csl_se"] = _ratio_se(g["_good_cycles"], g["n_cycles"])
         row["csl_mean"] = _mean(g["csl"])
-        row["target_csl"] = _mean(g["target_csl"])
+        row["target_csl"] = _cycle_weighted(g["target_csl"], g["n_cycles"])
+        row["target_csl_mean"] = _mean(g["target_csl"])
         row["share_meeting_csl"] = _share(g["_meets_csl"])
         row["stockout_day_rate"] = tot["stockout_days"] / (len(g) * days_measured)
         row["turns"] = (
@@ -770,6 +775,29 @@ def segment_kpis(kpis: pd.DataFrame, days_measured: int) -> pd.DataFrame:
     if len(k["segment"].unique()) == 1 and str(k["segment"].iloc[0]) == "all":
         out = out.iloc[[-1]]
     return out.set_index("segment")
+
+
+def _ratio_se(good: pd.Series, cycles: pd.Series) -> float:
+    """Standard error of the pooled share ``sum(good) / sum(cycles)`` with SKU-locations as
+    clusters (cycles of one SKU-location are not independent); NaN with fewer than 2. It
+    ignores correlation between SKU-locations in the same week, so it is a lower bound."""
+    ok = cycles > 0
+    k = int(ok.sum())
+    if k < 2:
+        return float("nan")
+    g, c = good[ok].to_numpy(float), cycles[ok].to_numpy(float)
+    p = g.sum() / c.sum()
+    return float(np.sqrt(np.sum((g - p * c) ** 2) * k / (k - 1)) / c.sum())
+
+
+def _cycle_weighted(target: pd.Series, cycles: pd.Series) -> float:
+    """Mean target weighted by counted cycles, the weights of the pooled ``csl`` it is compared
+    with (a 7-day review counts twice as many cycles as a 14-day one); the plain mean where no
+    SKU-location has a counted cycle."""
+    ok = target.notna() & (cycles > 0)
+    if not ok.any():
+        return _mean(target)
+    return float(np.average(target[ok], weights=cycles[ok]))
 
 
 def _mean(values: pd.Series) -> float:

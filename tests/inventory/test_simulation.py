@@ -11,6 +11,7 @@ from scipy import stats
 from ml.inventory.simulation import (
     Policy,
     compare_policies,
+    segment_kpis,
     simulate_policy,
     static_rule_policy,
     tune_static_rule,
@@ -482,3 +483,34 @@ def test_invalid_inputs_are_rejected():
         simulate_policy(d, _rs(7, 5), lead_time=1, warmup_days=10)
     out = simulate_policy(d, _rs(7, 5), lead_time=1, index=pd.Index(["a", "b", "c"], name="k"))
     assert list(out.kpis.index) == ["a", "b", "c"]
+
+
+def test_segment_target_is_cycle_weighted_and_csl_has_a_cluster_standard_error():
+    # half the SKU-locations reviewed weekly at 90 %, half fortnightly at 80 %: the pooled CSL
+    # counts twice as many weekly cycles, so its target is (2 x 0.9 + 0.8) / 3, not 0.85
+    rng = np.random.default_rng(21)
+    n, T, L = 2000, 364, 2
+    R = np.where(np.arange(n) < n // 2, 7, 14)
+    tgt = np.where(R == 7, 0.9, 0.8)
+    lam = 2.0
+    S = stats.poisson.ppf(tgt, lam * (R + L))
+    d = rng.poisson(lam, (n, T))
+    res = simulate_policy(
+        d, Policy.order_up_to_level(R, S), lead_time=L, backorders=True, target_csl=tgt
+    )
+    tot = res.segments.loc["all"]
+    cyc = res.kpis["n_cycles"].to_numpy()
+    assert tot["target_csl"] == pytest.approx(np.average(tgt, weights=cyc))
+    assert tot["target_csl"] == pytest.approx((2 * 0.9 + 0.8) / 3, abs=0.005)
+    assert tot["target_csl_mean"] == pytest.approx(0.85)
+    # cycles are independent here (deterministic L, backorders) and, within one review group,
+    # equally likely to fail: the cluster SE is then the binomial one, and the pooled CSL sits
+    # within 4 of them of the exact service
+    weekly = res.kpis.iloc[: n // 2].assign(segment="weekly")
+    seg = segment_kpis(weekly, res.days_measured).loc["weekly"]
+    exact = stats.poisson.cdf(S[0], lam * (7 + L))
+    binom = np.sqrt(exact * (1 - exact) / seg["n_cycles"])
+    assert seg["csl_se"] == pytest.approx(binom, rel=0.15)
+    assert abs(seg["csl"] - exact) < 4 * seg["csl_se"]
+    # across both groups the SE also carries the spread between SKU-locations (0.9 vs 0.8)
+    assert tot["csl_se"] > 1.2 * np.sqrt(tot["csl"] * (1 - tot["csl"]) / cyc.sum())

@@ -5,8 +5,9 @@ latest status (``delivered`` or ``dead_letter``) and cumulative attempts: a run 
 that are not ``delivered``, so a re-run never re-sends an accepted line.
 ``export.erp_dead_letter`` keeps every line that failed with what failed (payload, attempts,
 last HTTP status, last error, whether a retry could help); ``state`` turns from ``open`` to
-``resolved`` when a later run delivers it. Both tables are logs kept across runs: rows are
-merged per key in one transaction, never rewritten wholesale, and never hold the ERP token.
+``resolved`` when a later run delivers it (any other state, set by hand, parks a line for good).
+Both tables are logs kept across runs: rows are merged per key in one transaction, never
+rewritten wholesale, and never hold the ERP token.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def delivered_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[s
     return {r[0] for r in rows}
 
 
-def open_dead_letters(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every open dead-letter row, oldest first."""
+def unresolved_dead_letters(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every dead-letter row not resolved, oldest first: ``open`` ones, and any set aside by
+    hand (another ``state``, e.g. ``abandoned``), which are never sent again."""
     return con.execute(
-        f"select * from {SCHEMA}.erp_dead_letter where state = 'open' order by first_failed_at"
+        f"select * from {SCHEMA}.erp_dead_letter where state <> 'resolved' "
+        "order by first_failed_at, idempotency_key"
     ).df()
 
 

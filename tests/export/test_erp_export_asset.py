@@ -180,7 +180,15 @@ def test_flaky_erp_gets_every_good_line_exactly_once_and_a_rerun_sends_nothing(
         assert _meta(third)["lines_dead_lettered"] == 1
         assert set(state.accept_count.values()) == {1}
 
-        _assert_token_absent(instance, [first, second, third], env["db"], env)
+        # parked by hand: not even the re-drive job sends it again
+        with duckdb.connect(str(env["db"])) as con:
+            con.execute("update export.erp_dead_letter set state = 'abandoned'")
+        n_requests = len(state.requests)
+        fourth = _run(instance, env["db"], _endpoint(), job="erp_export_redrive")
+        assert len(state.requests) == n_requests and _meta(fourth)["open_dead_letters"] == 0
+        assert _meta(fourth)["lines_held_in_dead_letter"] == 1
+
+        _assert_token_absent(instance, [first, second, third, fourth], env["db"], env)
 
 
 def test_after_an_outage_dead_letters_are_delivered_when_they_can_succeed(

@@ -9,6 +9,7 @@ lines with the same idempotency keys and the ERP answers 409 (already delivered)
 """
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +24,12 @@ from orchestration.erp import ledger
 from orchestration.erp.client import ErpConfigError, Line, PushReport, make_lines
 from orchestration.erp.files import ExportResult, prune_exports, write_export
 from orchestration.erp.plan import PublishedPlan, read_published_plan
-from orchestration.erp.schemas import FILE_SCHEMAS, ExportSchemaError, line_payloads
+from orchestration.erp.schemas import (
+    FILE_SCHEMAS,
+    TIMESTAMP_FORMAT,
+    ExportSchemaError,
+    line_payloads,
+)
 from orchestration.settings import WAREHOUSE_POOL
 
 ERP_EXPORT_KEY = dg.AssetKey(["export", "erp_export"])
@@ -65,17 +71,20 @@ def _select_lines(
 ) -> tuple[list[Line], dict[str, int]]:
     """The lines to send this run, and how many were held back (and why)."""
     current = _current_lines(plan)
-    held_permanent = set()
-    if not config.redrive_permanent and not dead.empty:
-        held_permanent = set(dead.loc[~dead["retryable"].astype(bool), "idempotency_key"])
+    is_open = dead["state"] == "open"
+    retryable = dead["retryable"].astype(bool)
+    # set aside by hand (state other than open/resolved): never sent again
+    abandoned = set(dead.loc[~is_open, "idempotency_key"])
+    refused = set(dead.loc[is_open & ~retryable, "idempotency_key"])
+    held = abandoned | (set() if config.redrive_permanent else refused)
     todo = [
         ln
         for ln in current
-        if ln.idempotency_key not in delivered and ln.idempotency_key not in held_permanent
+        if ln.idempotency_key not in delivered and ln.idempotency_key not in held
     ]
     superseded: list[Line] = []
-    if config.redrive_superseded and not dead.empty:
-        old = dead[dead["plan_id"] != plan.plan_id]
+    if config.redrive_superseded:
+        old = dead[is_open & (dead["plan_id"] != plan.plan_id)]
         if not config.redrive_permanent:
             old = old[old["retryable"].astype(bool)]
         old = old[~old["idempotency_key"].isin(delivered)]
@@ -87,12 +96,20 @@ def _select_lines(
         "lines_in_plan": len(current),
         "lines_skipped_already_delivered": sum(ln.idempotency_key in delivered for ln in current),
         "lines_held_in_dead_letter": sum(
-            ln.idempotency_key in held_permanent and ln.idempotency_key not in delivered
-            for ln in current
+            ln.idempotency_key in held and ln.idempotency_key not in delivered for ln in current
         ),
         "dead_letters_of_superseded_plans_resent": len(superseded),
     }
     return todo + superseded, counts
+
+
+def _manifest_value(value: object) -> object:
+    """A plan_versions value for the manifest: timestamps as UTC text, numbers as numbers."""
+    if isinstance(value, datetime | pd.Timestamp):
+        return pd.Timestamp(value).strftime(TIMESTAMP_FORMAT)
+    if hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 def _files_markdown(result: ExportResult) -> str:
@@ -152,7 +169,7 @@ def erp_export(
         keys: list[str] = []
         if plan is not None and pushing:
             keys = [ln.idempotency_key for ln in _current_lines(plan)]
-            dead = ledger.open_dead_letters(con)
+            dead = ledger.unresolved_dead_letters(con)
             delivered = ledger.delivered_keys(con, keys + dead["idempotency_key"].tolist())
 
     if plan is None:
@@ -173,7 +190,7 @@ def erp_export(
         plan.plan_id,
         plan.frames,
         plan={
-            k: version.get(k)
+            k: _manifest_value(version[k])
             for k in ("status", "dagster_run_id", "created_at", "order_value", "report_path")
             if k in version
         },
@@ -228,8 +245,9 @@ def erp_export(
     )
     with warehouse.get_connection() as con:
         ledger.record_outcomes(con, outcomes)
-        dead_after = ledger.open_dead_letters(con)
+        dead_after = ledger.unresolved_dead_letters(con)
         undelivered = len(keys) - len(ledger.delivered_keys(con, keys))
+    dead_after = dead_after[dead_after["state"] == "open"]
 
     current_dead = dead_after[dead_after["plan_id"] == plan.plan_id]
     metadata.update(

@@ -155,6 +155,7 @@ class ErpState:
 def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a real ERP gateway
+        disable_nagle_algorithm = True  # headers and body go out in two writes
 
         def log_message(self, *args) -> None:  # keep the test output clean
             pass

@@ -18,7 +18,11 @@ Timed per chunk, in the same worker on the same arrays:
   really achieves) plus :func:`recommend_orders` (quantities, rounding, reasons);
 * ``textbook``: lead-time mean and sd per pmf, the textbook z sqrt(E[L+R] sd_d^2 + mu^2 sd_L^2)
   order-up-to level, plus the same :func:`recommend_orders` - the baseline a planning system
-  without the mixture would run.
+  without the mixture would run;
+* ``plan``: :func:`ml.inventory.planning.plan_levels` on the same rows, what the weekly plan
+  runs: the mixture levels for the calibrated CSL target (a probit service calibration per
+  segment, as the stores get), then the case-pack-aware level with dithered rounding (the CDF
+  at up to 2 case packs of levels around the CSL level).
 
 Chunks run on ``--workers`` processes. Prints wall time, SKU-locations/s, the mixture / textbook
 time ratio (summed CPU time of the timed regions), peak RSS of the parent and of the largest
@@ -45,6 +49,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from ml.inventory.planning import plan_levels  # noqa: E402
 from ml.inventory.replenishment import recommend_orders  # noqa: E402
 from ml.inventory.safety_stock import (  # noqa: E402
     pmf_moments,
@@ -80,6 +85,8 @@ def make_chunk(seed: int, chunk: int, n: int, n_groups: int) -> pd.DataFrame:
     mu = rng.lognormal(np.log(0.5), 1.4, n)
     review = rng.choice(np.array([7, 14]), n, p=[0.6, 0.4])
     seg = rng.integers(0, 9, n)
+    cal_loc = np.array([0.12, -0.05, 0.0, 0.05, -0.15, -0.13, 0.06, -0.08, -0.04])
+    cal_scale = np.array([1.0, 0.9, 1.0, 0.95, 1.03, 1.08, 0.9, 1.0, 1.07])
     csl_table = np.array([0.98, 0.97, 0.95, 0.96, 0.95, 0.92, 0.92, 0.90, 0.85])
     fr_table = np.array([0.995, 0.99, 0.98, 0.99, 0.98, 0.97, 0.97, 0.95, 0.92])
     pack = rng.choice(np.array([1, 6, 12, 24]), n)
@@ -105,6 +112,8 @@ def make_chunk(seed: int, chunk: int, n: int, n_groups: int) -> pd.DataFrame:
             "order_cost": np.where(rng.random(n) < 0.5, 25.0, np.nan),
             "unit_cost": unit_cost,
             "holding_cost_rate": 0.25,
+            "calibration_loc": cal_loc[seg],
+            "calibration_scale": cal_scale[seg],
         }
     )
 
@@ -148,12 +157,27 @@ def run_chunk(seed: int, chunk: int, n: int, n_groups: int, k: int) -> dict[str,
     base_orders = recommend_orders(base, as_of=as_of)
     t_textbook = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    plan = plan_levels(
+        df.assign(
+            weekly_mean=df["mu"] * 7.0,
+            weekly_var_indep=df["var"] * 7.0,
+            review_days=df["review_period_days"],
+            lead_time_group=df["group"],
+        ),
+        pmf,
+        rounding="dither",
+    )
+    t_plan = time.perf_counter() - t0
+
     gap = df["target_csl"].to_numpy() - levels["textbook_csl"].to_numpy()
     return {
         "n": float(n),
         "t_levels": t_levels,
         "t_orders": t_orders,
         "t_textbook": t_textbook,
+        "t_plan": t_plan,
+        "plan_csl_gap": float((plan["expected_csl_rounded"] - df["target_csl"]).sum(skipna=True)),
         "gap_gt_2pt": float((gap > 0.02).sum()),
         "gap_gt_5pt": float((gap > 0.05).sum()),
         "ss_mixture": float(levels["safety_stock"].sum()),
@@ -206,8 +230,9 @@ def main() -> None:
         ("order recommendations", tot["t_orders"]),
         ("mixture total", mixture),
         ("textbook total (baseline)", tot["t_textbook"]),
+        ("plan levels (calibrated, case packs, dither)", tot["t_plan"]),
     ]:
-        print(f"  {name:28s} {secs:8.1f} s  {n / max(secs, 1e-9):>12,.0f} SKU-locations/s")
+        print(f"  {name:44s} {secs:8.1f} s  {n / max(secs, 1e-9):>12,.0f} SKU-locations/s")
     print(f"ratio mixture / textbook: {mixture / tot['t_textbook']:.1f}x")
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_mb = max(r["rss_mb"] for r in results)
@@ -221,6 +246,10 @@ def main() -> None:
         f"safety stock for the CSL target: mixture {tot['ss_mixture_csl']:,.0f} vs textbook "
         f"{tot['ss_textbook']:,.0f} units; for CSL and fill rate together (what is ordered): "
         f"{tot['ss_mixture']:,.0f} units"
+    )
+    print(
+        f"plan levels: mean expected CSL after case packs and dithering minus target "
+        f"{100 * tot['plan_csl_gap'] / n:+.3f} points (the fill-rate level wins for some rows)"
     )
     print(
         f"units ordered today: mixture {tot['units_mixture']:,.0f} vs textbook "

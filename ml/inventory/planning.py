@@ -127,6 +127,21 @@ def weekday_effective_rate(
     )
 
 
+def _window_from_cdf(
+    cdf: Callable[[FloatArray], FloatArray],
+) -> Callable[[FloatArray, int, int], FloatArray]:
+    """``F`` at ``base + k``, ``k = k_lo .. k_hi`` (``[n, K]``, 0 below level 0), one call per k."""
+
+    def window(base: FloatArray, k_lo: int, k_hi: int) -> FloatArray:
+        cols = []
+        for k in range(k_lo, k_hi + 1):
+            lvl = base + k
+            cols.append(np.where(lvl >= 0, cdf(np.maximum(lvl, 0.0)), 0.0))
+        return np.stack(cols, axis=1) if cols else np.zeros((base.size, 0))
+
+    return window
+
+
 def case_pack_order_up_to(
     start_level: ArrayLike,
     target: ArrayLike,
@@ -134,6 +149,7 @@ def case_pack_order_up_to(
     case_pack: ArrayLike,
     rule: Rounding = "at_least",
     u: ArrayLike | None = None,
+    cdf_window: Callable[[FloatArray, int, int], FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Order-up-to level on the service after case-pack rounding, and that service.
 
@@ -143,8 +159,12 @@ def case_pack_order_up_to(
     ``case_pack[n]`` in units. The inventory position after an order is ``S + U`` with ``U``
     uniform on ``0 .. c-1``, so the service is ``G(S) = mean_{u<c} F(S + u)``. Because
     ``G >= F``, the answer is at most ``start_level`` and at least ``start_level - c + 1``;
-    ``F`` is evaluated at ``2c - 1`` levels around ``start_level`` (one vectorised call each), no
-    search per SKU-location. Returns ``(S, G(S))``.
+    ``F`` is needed at the ``2c`` levels ``start_level - c .. start_level + c - 1``, no search
+    per SKU-location. ``cdf_window(base, k_lo, k_hi)``, when given, returns them all at once
+    (``[n, k_hi - k_lo + 1]``, 0 below level 0; e.g.
+    :func:`ml.inventory.safety_stock.mixture_cdf_window`, which steps the pmf from one
+    special-function evaluation); otherwise ``cdf`` is called once per level.
+    Returns ``(S, G(S))``.
 
     ``rule``: ``"at_least"`` the smallest ``S`` with ``G(S) >= target``; ``"nearest"`` that
     level or the one below, whichever service is nearer the target; ``"dither"`` the level
@@ -152,6 +172,10 @@ def case_pack_order_up_to(
     on [0, 1) per SKU-location, e.g. :func:`stable_uniform`), so that the expected service is
     exactly the target ``t``.
     """
+    if rule not in ("at_least", "nearest", "dither"):
+        raise ValueError(f"rule must be 'at_least', 'nearest' or 'dither', not {rule!r}")
+    if rule == "dither" and u is None:
+        raise ValueError("rule='dither' needs one uniform per SKU-location (u)")
     s0 = np.asarray(start_level, dtype=np.float64)
     n = s0.size
     tgt = np.broadcast_to(np.asarray(target, dtype=np.float64), (n,))
@@ -159,22 +183,21 @@ def case_pack_order_up_to(
     c_max = int(cp.max(initial=1))
     has = np.isfinite(s0)
     base = np.where(has, s0, 0.0)
-    # F at base + k for k = -(c-1) .. (c-1)
-    ks = np.arange(-(c_max - 1), c_max)
-    F = np.empty((n, ks.size))
-    for j, k in enumerate(ks):
-        lvl = base + k
-        F[:, j] = np.where(lvl >= 0, cdf(np.maximum(lvl, 0.0)), 0.0)
+    window = cdf_window if cdf_window is not None else _window_from_cdf(cdf)
+    # F at base + k for k = -c .. c - 1: column k + c
+    F = np.asarray(window(base, -c_max, c_max - 1), dtype=np.float64)
+    width = 2 * c_max
     # G(base + j) for j = -(c-1) .. 0 as window means over u = 0 .. c-1
     csum = np.concatenate([np.zeros((n, 1)), np.cumsum(F, axis=1)], axis=1)
     js = np.arange(-(c_max - 1), 1)
     G = np.full((n, js.size), np.nan)
     rows = np.arange(n)
+    cpi = cp.astype(np.int64)
     for i, j in enumerate(js):
-        lo = j + (c_max - 1)  # column of k = j
-        hi = lo + cp.astype(np.int64)  # exclusive, c columns per row
-        ok = (hi <= ks.size) & (j > -cp)
-        G[:, i] = np.where(ok, (csum[rows, np.minimum(hi, ks.size)] - csum[:, lo]) / cp, np.nan)
+        lo = j + c_max  # column of k = j
+        hi = lo + cpi  # exclusive, c columns per row
+        ok = (hi <= width) & (j > -cp)
+        G[:, i] = np.where(ok, (csum[rows, np.minimum(hi, width)] - csum[:, lo]) / cp, np.nan)
     meets = tgt[:, None] <= G
     # smallest level meeting the target: first column (lowest j) that meets; G increases in j
     first = np.where(meets.any(axis=1), np.argmax(meets, axis=1), js.size - 1)
@@ -188,14 +211,13 @@ def case_pack_order_up_to(
         level = np.where(take, level - 1, level)
         service = np.where(take, g_below, service)
     elif rule == "dither":
-        if u is None:
-            raise ValueError("rule='dither' needs one uniform per SKU-location (u)")
         uu = np.broadcast_to(np.asarray(u, dtype=np.float64), (n,))
-        # G(S - 1) = G(S) + (F(S - 1) - F(S + c - 1)) / c: two more CDF evaluations
+        # G(S - 1) = G(S) + (F(S - 1) - F(S + c - 1)) / c, both inside the window
+        col = js[first] - 1 + c_max  # column of S - 1
         lo = level - 1.0
         ok = has & (lo >= 0)
-        f_lo = np.where(ok, cdf(np.maximum(lo, 0.0)), 0.0)
-        f_hi = np.where(ok, cdf(np.maximum(lo + cp, 0.0)), 0.0)
+        f_lo = F[rows, col]
+        f_hi = F[rows, np.minimum(col + cpi, width - 1)]
         g_lo = np.where(ok, service + (f_lo - f_hi) / cp, np.nan)
         gap = service - g_lo
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,8 +225,6 @@ def case_pack_order_up_to(
         take = ok & (uu < np.clip(p_lo, 0.0, 1.0))
         level = np.where(take, lo, level)
         service = np.where(take, g_lo, service)
-    elif rule != "at_least":
-        raise ValueError(f"rule must be 'at_least', 'nearest' or 'dither', not {rule!r}")
     return np.where(has, level, np.nan), np.where(has, service, np.nan)
 
 
@@ -347,7 +367,7 @@ def plan_levels(
     row-aligned with ``frame``. ``expected_csl`` and ``textbook_csl`` are on the forecast's own
     (uncalibrated) scale.
     """
-    from ml.inventory.safety_stock import mixture_cdf, policy_levels
+    from ml.inventory.safety_stock import mixture_cdf, mixture_cdf_window, policy_levels
 
     mu, var, r, p, g, c2 = _interval_distribution(frame, pmf, shares, start_dow)
     a, b = _calibration(frame)
@@ -362,8 +382,13 @@ def plan_levels(
         mu, var, r, p, g, target_csl=t_model, target_fill_rate=tfr, level_cv2=c2, index=frame.index
     )
 
+    # lead-time points below 1e-7 dropped, as policy_levels does (moves F by < K * 1e-7)
     def cdf(s: FloatArray) -> FloatArray:
-        return calibrated_cdf(mixture_cdf(s, mu, var, r, p, g, c2), a, b)
+        return calibrated_cdf(mixture_cdf(s, mu, var, r, p, g, c2, min_weight=1e-7), a, b)
+
+    def cdf_window(base: FloatArray, k_lo: int, k_hi: int) -> FloatArray:
+        grid = mixture_cdf_window(base, k_lo, k_hi, mu, var, r, p, g, c2, min_weight=1e-7)
+        return calibrated_cdf(grid, a[:, None], b[:, None])
 
     u = None
     if rounding == "dither":
@@ -374,7 +399,13 @@ def plan_levels(
         else:
             raise ValueError("rounding='dither' needs sku and location_id or a rounding_u column")
     s_round, g_round = case_pack_order_up_to(
-        levels["order_up_to_csl"].to_numpy(), tgt, cdf, frame["case_pack"].to_numpy(), rounding, u
+        levels["order_up_to_csl"].to_numpy(),
+        tgt,
+        cdf,
+        frame["case_pack"].to_numpy(),
+        rounding,
+        u,
+        cdf_window=cdf_window,
     )
     # a fill-rate target that needs more stock than the CSL target wins (both must hold)
     s_fr = levels["order_up_to_fill_rate"].to_numpy()

@@ -378,3 +378,27 @@ def test_invalid_inputs_are_rejected() -> None:
         ss.policy_levels(1.0, 1.0, 7.5, pmf, 0, target_csl=0.9)
     with pytest.raises(ValueError, match="mu"):
         ss.policy_levels(-1.0, 1.0, 7, pmf, 0, target_csl=0.9)
+
+
+def test_cdf_window_equals_the_cdf_at_every_level() -> None:
+    # the recurrence from one special-function evaluation gives the same numbers as the CDF
+    # evaluated level by level: Poisson, negative binomial, zero demand, a bimodal lead time,
+    # windows that start below level 0
+    rng = np.random.default_rng(17)
+    n = 300
+    pmf = np.zeros((3, 22))
+    pmf[0, 2] = 1.0
+    pmf[1, 7], pmf[1, 21] = 0.85, 0.15
+    pmf[2, 3:9] = 1 / 6
+    mu = rng.uniform(0.0, 20.0, n)
+    mu[:10] = 0.0
+    var = mu * rng.choice([1.0, 1.5, 4.0], n)
+    c2 = rng.choice([0.0, 0.05], n)
+    R = rng.choice([7, 14], n)
+    g = rng.integers(0, 3, n)
+    base = np.floor(mu * 12 * rng.uniform(0.5, 1.5, n)) - 3
+    grid = ss.mixture_cdf_window(base, -5, 6, mu, var, R, pmf, g, c2, block_size=64)
+    for j, k in enumerate(range(-5, 7)):
+        lvl = base + k
+        ref = np.where(lvl >= 0, ss.mixture_cdf(np.maximum(lvl, 0), mu, var, R, pmf, g, c2), 0.0)
+        assert np.allclose(grid[:, j], ref, atol=1e-11, rtol=0), k

@@ -13,6 +13,7 @@ lane has little history), reviewed weekly. A DC's demand is the sum of its store
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +33,6 @@ from ml.inventory.planning import (
     plan_levels,
     weekly_interval_pits,
 )
-from ml.inventory.replenishment import recommend_orders
 from ml.inventory.simulation import (
     Policy,
     compare_policies,
@@ -42,6 +42,7 @@ from ml.inventory.simulation import (
 )
 from orchestration.defs.inventory import charts
 from orchestration.defs.inventory import inputs as io
+from orchestration.defs.inventory import overrides as ovr
 from orchestration.defs.warehouse_io import (
     append_to_history,
     embed_png,
@@ -409,6 +410,7 @@ def compute_policy(frame: pd.DataFrame, pmf: np.ndarray, shares: np.ndarray, rou
         DEMAND_FORECAST,
         FORECAST_BACKTEST,
         MARTS["dim_items"],
+        ovr.planner_overrides,
     ],
     **_COMMON,
 )
@@ -424,8 +426,13 @@ def reorder_policy(
     """
     t0 = time.perf_counter()
     frame, pmf, shares = plan_inputs(warehouse, config)
-    policy = compute_policy(frame, pmf, shares, config.rounding)
+    # planner overrides (promo uplift in the demand, then min_stock pins): ovr / docs
+    policy, audit = ovr.overridden_policy(
+        warehouse, frame, pmf, shares, partial(compute_policy, rounding=config.rounding)
+    )
     policy["created_at"] = _now()
+    with warehouse.get_connection() as con:
+        ovr.append_audit(con, audit, context.run_id, ovr.STAGE_POLICY)
     rows = _write(warehouse, {"reorder_policy": policy})["reorder_policy"]
     value = (policy["order_up_to"] * policy["unit_cost"]).groupby(policy["echelon"]).sum()
     ss_value = (policy["safety_stock"] * policy["unit_cost"]).groupby(policy["echelon"]).sum()
@@ -456,12 +463,18 @@ def reorder_policy(
                 )
             ),
             "seconds": round(time.perf_counter() - t0, 1),
+            **ovr.audit_metadata(audit),
         }
     )
 
 
 @dg.asset(
-    deps=[reorder_policy, MARTS["fct_inventory_positions"], MARTS["dim_suppliers"]],
+    deps=[
+        reorder_policy,
+        MARTS["fct_inventory_positions"],
+        MARTS["dim_suppliers"],
+        ovr.planner_overrides,
+    ],
     **_COMMON,
 )
 def replenishment_recommendations(
@@ -485,6 +498,7 @@ def replenishment_recommendations(
             "select supplier_id, cast(order_cost as double) as order_cost from marts.dim_suppliers",
         )
         (as_of,) = con.execute("select max(demand_date) from marts.fct_daily_demand").fetchall()[0]
+        caps = ovr.active_overrides(con, "max_order_qty")
     order_date = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     order_date += pd.Timedelta(days=(config.review_weekday - order_date.dayofweek) % 7)
     df = policy.merge(
@@ -522,7 +536,10 @@ def replenishment_recommendations(
             "textbook_csl": df["textbook_csl"],
         }
     )
-    rec = recommend_orders(frame, as_of=order_date)
+    # planner caps (max_order_qty) and the overrides behind each policy row: ovr / docs
+    rec, cap_audit = ovr.recommend_with_caps(
+        frame, caps, as_of=order_date, policy_override_types=df.get("override_types")
+    )
     rec["echelon"] = df["echelon"].to_numpy()
     rec["segment"] = df["segment"].to_numpy()
     rec["unit_cost"] = df["unit_cost"].to_numpy()
@@ -530,6 +547,7 @@ def replenishment_recommendations(
     lines["order_value"] = lines["order_qty"] * lines["unit_cost"]
     lines["created_at"] = _now()
     with warehouse.get_connection() as con:
+        ovr.append_audit(con, cap_audit, context.run_id, ovr.STAGE_ORDERS)
         rows = write_table(
             con,
             SCHEMA,
@@ -549,6 +567,7 @@ def replenishment_recommendations(
             "order_date": str(order_date.date()),
             "order_value": float(lines["order_value"].sum()),
             "orders_by_source": dg.MetadataValue.md(md_table(by, "{:,.0f}")),
+            **ovr.audit_metadata(cap_audit),
             "example_reasons": dg.MetadataValue.md(
                 "\n".join(
                     f"- `{r.sku}@{r.location_id}`: {r.reason}" for r in lines.head(5).itertuples()
@@ -1220,4 +1239,5 @@ inventory_assets = [
     policy_backtest,
     inventory_kpis,
     what_if_scenarios,
+    *ovr.override_assets,
 ]

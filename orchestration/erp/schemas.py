@@ -193,6 +193,11 @@ def to_erp_frame(schema: FileSchema, published: pd.DataFrame) -> pd.DataFrame:
         if bad:
             raise ExportSchemaError(f"{schema.source_table}: unsafe {col} value(s) {bad[:5]}")
     qty = [c.name for c in schema.columns if c.type == "decimal"]
+    infinite = out[qty].abs().eq(float("inf")).sum()
+    if infinite.any():
+        raise ExportSchemaError(
+            f"{schema.source_table}: infinite values {infinite[infinite > 0].to_dict()}"
+        )
     negative = out[qty].lt(0).sum()
     if negative.any():
         raise ExportSchemaError(

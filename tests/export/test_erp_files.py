@@ -214,6 +214,10 @@ def test_a_plan_with_a_duplicate_line_or_missing_column_is_refused() -> None:
     neg.loc[neg.index[0], "order_qty"] = -6.0
     with pytest.raises(ExportSchemaError, match="negative"):
         to_erp_frame(PURCHASE_ORDER_PROPOSALS, neg)
+    inf = po.copy()
+    inf.loc[inf.index[0], "order_value"] = float("inf")
+    with pytest.raises(ExportSchemaError, match="infinite"):
+        to_erp_frame(PURCHASE_ORDER_PROPOSALS, inf)
     bad = po.copy()
     bad.loc[bad.index[0], "line_id"] = "../etc"
     with pytest.raises(ExportSchemaError, match="unsafe line_id"):

@@ -49,6 +49,7 @@ def test_planning_run_materializes_every_forecasting_asset(run) -> None:
         "forecasting/forecast_training_set",
         "forecasting/demand_forecast_model",
         "forecasting/demand_forecast",
+        "forecasting/forecast_accuracy",
         "forecasting/forecast_backtest",
     } <= materialized
 
@@ -219,3 +220,108 @@ def test_large_networks_are_fitted_and_forecast_in_chunks(run, instance, query) 
         if e.message and re.search(r"fit chunk \d/3", e.message)
     ]
     assert len(logs) == 3
+
+
+# ------------------------------------------------------------------------------ retraining
+def test_retrain_schedules_request_velocity_refits_that_validate_against_the_job() -> None:
+    from datetime import UTC, datetime
+
+    from orchestration.definitions import defs
+    from orchestration.defs.forecasting.jobs import retrain_run_config
+
+    job = defs.resolve_job_def("retrain_forecasts")
+    assert {n for n in job.graph.node_dict} == {
+        "forecasting__demand_forecast_model",
+        "forecasting__demand_forecast",
+    }
+    cases = {
+        # (tick: a Sunday 22:00 UTC / the 1st of a month 22:00 UTC, cron, velocity class)
+        "retrain_fast_movers_weekly": (datetime(2026, 3, 1, 22, tzinfo=UTC), "0 22 * * 0", "fast"),
+        "retrain_staples_monthly": (datetime(2026, 4, 1, 22, tzinfo=UTC), "0 22 1 * *", "slow"),
+    }
+    for name, (tick, cron, velocity) in cases.items():
+        schedule = defs.resolve_schedule_def(name)
+        assert schedule.job_name == "retrain_forecasts"
+        assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        assert velocity in schedule.description and "refit" in schedule.description
+        data = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
+        assert len(data.run_requests) == 1
+        config = data.run_requests[0].run_config
+        model_config = config["ops"]["forecasting__demand_forecast_model"]["config"]
+        assert model_config["refit"] == "velocity" and model_config["velocity"] == [velocity]
+        assert model_config["segments"] == [] and model_config["reason"]
+        assert config == retrain_run_config(
+            "velocity", velocity=[velocity], reason=model_config["reason"]
+        )
+        assert dg.validate_run_config(job, config)
+    with pytest.raises(ValueError, match="refit must be one of"):
+        retrain_run_config("sometimes")
+
+
+def test_retrain_run_refits_exactly_the_fast_movers_and_updates_the_others(
+    run, instance, query
+) -> None:
+    from orchestration.definitions import defs
+    from orchestration.defs.forecasting.jobs import retrain_run_config
+    from orchestration.defs.forecasting.resources import ModelStore, model_store_dir
+
+    store = ModelStore(root=str(model_store_dir()))
+    parent = store.latest_version()
+    parent_card = store.card(parent)
+    parent_chunks = store.load_forecasters(parent)
+    config = retrain_run_config("velocity", velocity=["fast"], reason="drift in fast movers")
+    result = defs.resolve_job_def("retrain_forecasts").execute_in_process(
+        run_config=config, instance=instance
+    )
+    assert result.success
+    version = store.latest_version()
+    assert version != parent
+    card = store.card(version)
+    assert card.parent_version == parent
+    assert card.retraining["mode"] == "velocity" and card.retraining["velocity"] == ["fast"]
+    assert card.retraining["reason"] == "drift in fast movers"
+
+    classes = query(
+        "SELECT DISTINCT sku, location_id, velocity_class FROM forecasting.training_set"
+    ).set_index(["sku", "location_id"])["velocity_class"]
+    fast = set(classes.index[classes == "fast"])
+    assert 0 < len(fast) < len(classes)
+    series = store.load_table("series", version).set_index(["sku", "location_id"])
+    assert set(series.index) == set(classes.index)
+    assert set(series.index[series["action"] == "refit"]) == fast
+    assert (series.loc[list(fast), "refit_reason"] == "requested").all()
+    assert card.retraining["n_refit"] == len(fast)
+    assert card.retraining["n_updated"] == len(classes) - len(fast)
+
+    # every series in exactly one chunk; refit chunks are new, updated ones keep their fit
+    chunks = store.load_forecasters(version)
+    assert len(chunks) == len(card.chunks)
+    seen = pd.concat([f.series_keys_.to_frame(index=False) for f in chunks])
+    assert not seen.duplicated().any() and len(seen) == len(classes)
+    for f, record in zip(chunks, card.chunks, strict=True):
+        keys = set(f.series_keys_)
+        if record["action"] == "refit":
+            assert keys <= fast
+            assert pd.Timestamp(record["fitted_at"]) > pd.Timestamp(parent_card.created_at)
+            continue
+        assert not keys & fast
+        old = parent_chunks[record["parent_chunk"]]
+        assert record["fitted_at"] == parent_card.chunks[record["parent_chunk"]]["fitted_at"]
+        pd.testing.assert_frame_equal(f.dispersion_, old.dispersion_.loc[f.series_keys_])
+        pd.testing.assert_series_equal(f.series_model_, old.series_model_.loc[f.series_keys_])
+    assert sum(len(f.series_keys_) for f in chunks if f is not None) == len(classes)
+
+    fc = query("SELECT * FROM forecasting.demand_forecast")
+    assert set(fc["model_version"]) == {version}
+    assert (fc.groupby(["sku", "location_id"]).size() == HORIZON_WEEKS).all()
+    got = fc.drop_duplicates(["sku", "location_id"]).set_index(["sku", "location_id"])
+    model_rows = got[~got["is_cold_start"]]
+    pd.testing.assert_series_equal(
+        model_rows["velocity_class"],
+        classes.reindex(model_rows.index),
+        check_names=False,
+    )
+    meta = _latest_materialization(result, "demand_forecast_model").metadata
+    assert meta["series_refit"].value == len(fast)
+    assert meta["parent_version"].value == parent

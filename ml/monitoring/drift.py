@@ -3,9 +3,11 @@
 What is compared with what:
 
 * **Demand features**, one row per SKU-location-week of the weekly training panel
-  (``forecasting.training_set``): weekly demand (units, censoring-corrected), average net price
-  (currency/unit), promotion share of the week's days, whether the week had no demand and
-  whether it had a stockout day. The *current* window is the latest ``current_weeks`` (8)
+  (``forecasting.training_set``): weekly demand (units, censoring-corrected), the demand index
+  (weekly demand / the SKU-location's own mean weekly demand in the reference window: without
+  the spread between big and small sellers, a shift of part of the assortment stands out),
+  average net price (currency/unit), promotion share of the week's days, whether the week had
+  no demand and whether it had a stockout day. The *current* window is the latest ``current_weeks`` (8)
   weeks. The *reference* is the same weeks one year earlier when the panel reaches back that
   far (the training window's view of this season: November is compared with last November, not
   with the summer), else the ``reference_weeks`` (52) weeks before the current window.
@@ -29,8 +31,9 @@ distance above 0.1 beyond) *and* the change is big enough to matter: at least th
 minimum change (see :data:`FEATURES`; e.g. mean demand moves by 20%) and at least 3 standard
 errors, counting SKU-locations rather than rows as independent (the weeks of one series share
 its level). With tens of thousands of rows a test alone flags differences no planner would act
-on. Forecast features count only when the forecast got worse (more bias, lower coverage). A segment drifts when one of its alerting features (demand, zero-demand share, residual,
-interval coverage) is drifted.
+on. Forecast features count only when the forecast got worse (more bias, lower coverage). A
+segment drifts when one of its alerting features (demand, demand index, zero-demand share,
+residual, interval coverage) is drifted.
 
 This module never imports dagster.
 """
@@ -80,6 +83,15 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     Feature("demand", "numerical", "demand", "relative", 0.20, True, "weekly demand, units"),
+    Feature(
+        "demand_index",
+        "numerical",
+        "demand",
+        "absolute",
+        0.20,
+        True,
+        "weekly demand / the SKU-location's mean weekly demand in the reference window",
+    ),
     Feature("zero_demand", "categorical", "demand", "absolute", 0.10, True, "week without demand"),
     Feature(
         "net_price", "numerical", "demand", "relative", 0.10, False, "net price, currency/unit"
@@ -252,7 +264,10 @@ def _yes_no(flag: pd.Series | np.ndarray) -> np.ndarray:
 def demand_feature_rows(training_set: pd.DataFrame, windows: Windows) -> pd.DataFrame:
     """SKU-location-weeks of both windows with the demand features and ``window``/``segment``.
 
-    Cold-start series (``demand_class == "new"``) are left out: they have no reference.
+    Only SKU-locations with weeks in both windows are kept: a change of the assortment (launches
+    since the reference weeks, delistings) is not a change of demand, and comparing the same
+    series keeps the question "do these SKU-locations sell differently now?". Cold-start series
+    (``demand_class == "new"``) never have a reference.
     """
     _require(training_set, TRAINING_SET_COLUMNS, "training_set")
     ts = training_set.loc[:, list(TRAINING_SET_COLUMNS)].copy()
@@ -260,7 +275,17 @@ def demand_feature_rows(training_set: pd.DataFrame, windows: Windows) -> pd.Data
     in_current = (ts["week"] >= windows.current_start) & (ts["week"] <= windows.current_end)
     in_reference = (ts["week"] >= windows.reference_start) & (ts["week"] <= windows.reference_end)
     ts = ts[(in_current | in_reference) & (ts["demand_class"].astype(str) != NEW_SEGMENT)]
+    key = ["sku", "location_id"]
+    both = (
+        ts.assign(_cur=in_current.reindex(ts.index))
+        .groupby(key)["_cur"]
+        .agg(["any", "all"])
+        .query("any and not all")
+        .index
+    )
+    ts = ts[pd.MultiIndex.from_frame(ts[key]).isin(both)]
     demand = ts["demand"].astype(float)
+    index = demand_index(demand, ts["week"] <= windows.reference_end, ts["sku"], ts["location_id"])
     return pd.DataFrame(
         {
             "sku": ts["sku"].to_numpy(),
@@ -269,12 +294,44 @@ def demand_feature_rows(training_set: pd.DataFrame, windows: Windows) -> pd.Data
             "segment": ts["demand_class"].astype(str).to_numpy(),
             "window": np.where(ts["week"] >= windows.current_start, "current", "reference"),
             "demand": demand.to_numpy(),
+            "demand_index": index,
             "zero_demand": _yes_no(demand.to_numpy() <= 0),
             "net_price": ts["net_price"].astype(float).to_numpy(),
             "promo_share": ts["promo_share"].astype(float).to_numpy(),
             "stockout": _yes_no(ts["stockout_days"].fillna(0).to_numpy() > 0),
         }
     )
+
+
+#: Smallest mean weekly demand (units, both windows) for which a SKU-location gets a demand
+#: index: below it a week over the level is mostly noise (the zero-demand share covers those).
+MIN_INDEX_LEVEL = 2.0
+
+
+def demand_index(
+    demand: pd.Series, is_reference: pd.Series, sku: pd.Series, location: pd.Series
+) -> np.ndarray:
+    """Weekly demand / the SKU-location's reference level, comparable across the two windows.
+
+    A current week is divided by the mean of all reference weeks; a reference week by the mean
+    of the *other* reference weeks (leave-one-out). Both are then one week over an independent
+    estimate of the level, so under no change their distributions agree - dividing reference
+    weeks by a mean that contains them would make the reference artificially tight (mean
+    exactly 1) and a ratio to a noisy level is biased upwards (E[1/X] > 1/E[X]).
+    NaN for series whose mean over *both* windows is below :data:`MIN_INDEX_LEVEL` (choosing
+    series by their reference level alone would pick those that were high by chance, whose
+    current weeks then look low: regression to the mean).
+    """
+    x = demand.to_numpy(dtype=float)
+    ref = is_reference.to_numpy(dtype=bool)
+    keys = [sku.to_numpy(), location.to_numpy()]
+    ref_sum = pd.Series(np.where(ref, x, 0.0)).groupby(keys).transform("sum").to_numpy()
+    ref_n = pd.Series(ref.astype(float)).groupby(keys).transform("sum").to_numpy()
+    level = ref_sum / np.maximum(ref_n, 1)
+    both = pd.Series(x).groupby(keys).transform("mean").to_numpy()
+    denominator = np.where(ref, (ref_sum - x) / np.maximum(ref_n - 1, 1), level)
+    ok = (both >= MIN_INDEX_LEVEL) & (ref_n >= 2) & (denominator > 0)
+    return np.where(ok, x / np.where(ok, denominator, 1.0), np.nan)
 
 
 def _residual_columns(fc: pd.DataFrame) -> pd.DataFrame:
@@ -359,19 +416,43 @@ def column_name(feature: str, segment: str) -> str:
     return f"{feature}[{segment}]"
 
 
-def _wide(rows: pd.DataFrame, features: list[Feature], segments: list[str]) -> pd.DataFrame:
+def _wide(rows: pd.DataFrame, pairs: list[tuple[Feature, str]]) -> pd.DataFrame:
     """One column per (feature, segment): the feature where the row is in the segment, else NaN."""
     seg = rows["segment"].to_numpy()
     cols: dict[str, np.ndarray] = {}
-    for f in features:
+    for f, s in pairs:
         values = rows[f.name].to_numpy()
-        for s in segments:
-            mask = np.ones(len(rows), bool) if s == OVERALL else seg == s
-            if f.kind == "numerical":
-                cols[column_name(f.name, s)] = np.where(mask, values.astype(float), np.nan)
-            else:
-                cols[column_name(f.name, s)] = np.where(mask, values, None).astype(object)
+        mask = np.ones(len(rows), bool) if s == OVERALL else seg == s
+        if f.kind == "numerical":
+            cols[column_name(f.name, s)] = np.where(mask, values.astype(float), np.nan)
+        else:
+            cols[column_name(f.name, s)] = np.where(mask, values, None).astype(object)
     return pd.DataFrame(cols, index=rows.index)
+
+
+def _testable_pairs(
+    rows: pd.DataFrame, features: list[Feature], segments: list[str], min_series: int
+) -> tuple[list[tuple[Feature, str]], dict[str, str]]:
+    """(feature, segment) pairs with values for at least ``min_series`` series in both windows.
+
+    A segment can pass the series count and still lack a feature (the demand index is not
+    defined for the slowest sellers); such a column is skipped with its reason, not tested on
+    a handful of rows.
+    """
+    pairs, skipped = [], {}
+    for s in segments:
+        sub = rows if s == OVERALL else rows[rows["segment"] == s]
+        for f in features:
+            have = sub[sub[f.name].notna()].drop_duplicates(["sku", "location_id", "window"])
+            n = have["window"].value_counts()
+            ref, cur = int(n.get("reference", 0)), int(n.get("current", 0))
+            if min(ref, cur) >= min_series:
+                pairs.append((f, s))
+            else:
+                skipped[column_name(f.name, s)] = (
+                    f"{ref} reference / {cur} current series with a value (< {min_series})"
+                )
+    return pairs, skipped
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -606,14 +687,15 @@ def compute_drift(
         (demand_rows, demand_features, demand_segments),
         (forecast_rows, forecast_features, forecast_segments),
     ):
-        if not segs:
+        pairs, no_values = _testable_pairs(rows, feats, segs, config.min_series)
+        skipped.update(no_values)
+        if not pairs:
             continue
-        for f in feats:
-            for s in segs:
-                columns[column_name(f.name, s)] = f.kind
+        for f, s in pairs:
+            columns[column_name(f.name, s)] = f.kind
         for window, parts in (("reference", parts_ref), ("current", parts_cur)):
             part = rows[rows["window"] == window]
-            parts.append(_wide(_sample(part, config.max_rows, config.seed), feats, segs))
+            parts.append(_wide(_sample(part, config.max_rows, config.seed), pairs))
     snapshot = None
     parsed = pd.DataFrame(columns=["column", "method", "threshold", "score"])
     if columns:

@@ -20,6 +20,7 @@ from ml.monitoring.drift import (
     OVERALL,
     DriftConfig,
     compute_drift,
+    demand_index,
     drift_chart_png,
     prune_report_runs,
     run_folder_name,
@@ -119,7 +120,9 @@ def test_a_shifted_segment_drifts_on_demand_and_forecast_features_and_no_other_d
 ) -> None:
     assert "erratic" in shifted.drifted_segments
     assert set(shifted.drifted_segments) <= {"erratic", OVERALL}
-    assert {"demand", "std_residual", "interval_hit_90"} <= flagged(shifted, "erratic")
+    assert {"demand", "demand_index", "std_residual", "interval_hit_90"} <= flagged(
+        shifted, "erratic"
+    )
     for seg in ("smooth", "lumpy", "intermittent"):
         assert flagged(shifted, seg) == set(), seg
     erratic = shifted.segments.set_index("segment").loc["erratic"]
@@ -137,8 +140,10 @@ def test_an_unshifted_panel_drifts_nowhere(normal) -> None:
     assert normal.drifted_segments == []
     assert not normal.results["drifted"].any()
     assert set(normal.segments["segment"]) == {OVERALL, *SEGMENTS}
-    # 5 demand + 2 forecast features per segment, each with Evidently's method and verdict
-    assert len(normal.results) == 5 * 7
+    # 6 demand + 2 forecast features per segment, each with Evidently's method and verdict;
+    # no demand index for the intermittent series (under 2 units a week)
+    assert len(normal.results) == 5 * 8 - 1
+    assert "demand_index[intermittent]" in normal.skipped
     assert normal.results["method"].str.len().gt(0).all()
     assert normal.forecast_source == "backtest"
 
@@ -262,3 +267,23 @@ def test_chart_is_a_small_png(shifted) -> None:
     png = drift_chart_png(shifted)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) < 100_000
+
+
+def test_demand_index_of_both_windows_agrees_when_nothing_changed() -> None:
+    # Monte Carlo: 4,000 Poisson series (3 units/week), 8 + 8 weeks, no change. Each week is
+    # divided by an independent level estimate (leave-one-out in the reference), so the two
+    # windows' index means agree; dividing reference weeks by their own mean would not (its
+    # mean is exactly 1, the current one carries the ratio bias E[1/mean] > 1/E[mean]).
+    rng = np.random.default_rng(5)
+    n, weeks = 4000, 16
+    demand = pd.Series(rng.poisson(3.0, n * weeks).astype(float))
+    sku = pd.Series(np.repeat(np.arange(n), weeks).astype(str))
+    loc = pd.Series(["S1"] * (n * weeks))
+    is_ref = pd.Series(np.tile(np.arange(weeks) < 8, n))
+    index = demand_index(demand, is_ref, sku, loc)
+    ref, cur = np.nanmean(index[is_ref]), np.nanmean(index[~is_ref])
+    assert cur == pytest.approx(ref, abs=0.01)
+    assert cur == pytest.approx(1 + 1 / (8 * 3.0), abs=0.015)  # delta method: 1 + 1/(n mu)
+    naive = demand / demand.where(is_ref).groupby(sku).transform("mean")
+    assert naive[is_ref].mean() == pytest.approx(1.0, abs=1e-9)
+    assert naive[~is_ref].mean() - naive[is_ref].mean() > 0.03

@@ -32,6 +32,7 @@ from ml.monitoring.drift import (
 from orchestration.defs.monitoring.tables import (
     SCHEMA,
     append_rows,
+    connect,
     ensure_tables,
     read_alerts,
     table_columns,
@@ -174,7 +175,7 @@ def forecast_drift(
         drift_config.validate()
     except ValueError as exc:
         raise dg.Failure(f"forecast_drift config: {exc}") from exc
-    with warehouse.get_connection() as con:
+    with connect(warehouse) as con:
         training, backtest, history = _read_inputs(con, drift_config)
     t_read = time.perf_counter() - t0
 
@@ -213,7 +214,7 @@ def forecast_drift(
     results["created_at"] = pd.Timestamp(created_at)
     results["report_html"] = html
 
-    with warehouse.get_connection() as con:
+    with connect(warehouse) as con:
         ensure_tables(con)
         previous = read_alerts(con)
         alerts = new_alerts(

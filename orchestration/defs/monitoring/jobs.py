@@ -24,7 +24,12 @@ from pydantic import Field
 
 from ml.monitoring.alerts import TRANSITIONS, apply_review
 from orchestration.defs.monitoring.assets import FORECAST_DRIFT_KEY, open_alerts_markdown
-from orchestration.defs.monitoring.tables import ensure_tables, read_alerts, update_reviews
+from orchestration.defs.monitoring.tables import (
+    connect,
+    ensure_tables,
+    read_alerts,
+    update_reviews,
+)
 from orchestration.settings import WAREHOUSE_POOL
 
 
@@ -45,7 +50,7 @@ def review_drift_alerts(
     if config.action not in TRANSITIONS:
         raise dg.Failure(f"action must be one of {sorted(TRANSITIONS)}, got {config.action!r}")
     reviewed_at = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.get_connection() as con:
+    with connect(warehouse) as con:
         ensure_tables(con)
         alerts = read_alerts(con)
         try:

@@ -8,10 +8,12 @@ Nothing is rewritten wholesale, so a review made while a drift run computes is n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import duckdb
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 SCHEMA = "monitoring"
 
@@ -74,6 +76,20 @@ DDL: dict[str, str] = {
         dagster_run_id varchar
     """,
 }
+
+
+@contextmanager
+def connect(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``warehouse.get_connection()`` that closes the connection on errors too.
+
+    The resource's generator closes it only on success; a connection left open after a failed
+    step blocks every later connection to the file from the same process with another config.
+    """
+    with warehouse.get_connection() as con:
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:

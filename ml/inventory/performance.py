@@ -13,7 +13,8 @@ What the network actually achieved, week by week (weeks start on Monday), for ev
   in-stock mean when those have no in-stock day), times the store's weekday factor (its mean
   sales on that weekday over its mean per day, in-stock days). This is the censoring correction
   of the forecaster's training set (:mod:`ml.forecasting.censoring`) with a weekly rather than
-  daily rolling level, which keeps it a grouped SQL query. It is low when stockouts are caused
+  daily rolling level, which keeps it a grouped SQL query, and an exact tail (see
+  :func:`lost_units`). It is low when stockouts are caused
   by demand spikes, and the Poisson tail understates the loss of erratic items.
   DCs do not sell to customers: their fill rate is left empty.
 * ``avg_on_hand_units`` / ``avg_on_hand_value``: stock on hand averaged over the week's days,
@@ -23,7 +24,8 @@ What the network actually achieved, week by week (weeks start on Monday), for ev
   stock moves through to the shelves.
 * ``inventory_turns = cogs * 365 / n_days / avg_on_hand_value`` (annualised; ``n_days`` is the
   number of days of the week in the data, less than 7 in a partial first or last week) and
-  ``days_of_supply = avg_on_hand_value / (cogs / n_days)``.
+  ``days_of_supply = avg_on_hand_value / (cogs / n_days)`` (empty when nothing sold; turns are
+  then 0, and empty when there is no stock).
 
 :func:`inventory_performance` runs on any DuckDB connection: the inputs are table or view names,
 so a notebook can register its own DataFrames (``con.register("daily", df)``). One grouped query
@@ -36,10 +38,9 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from ml.forecasting.censoring import conditional_poisson_mean
-
-__all__ = ["PERFORMANCE_COLUMNS", "inventory_performance"]
+__all__ = ["PERFORMANCE_COLUMNS", "inventory_performance", "lost_units"]
 
 #: Columns of the frame returned by :func:`inventory_performance`, in order.
 PERFORMANCE_COLUMNS: tuple[str, ...] = (
@@ -164,11 +165,28 @@ where d.echelon = 'STORE' and d.stockout
 """
 
 
+def lost_units(lam: np.ndarray, sold: np.ndarray) -> np.ndarray:
+    """Expected unmet demand (units) on a stockout day: ``E[D | D >= s] - s``, ``D ~ Poisson(lam)``.
+
+    ``E[D | D >= s] = lam P(D >= s - 1) / P(D >= s)`` with scipy's Poisson survival function,
+    which stays accurate far in the tail (sales far above the usual rate, where the ratio of two
+    tiny probabilities matters); only where ``P(D >= s)`` underflows to 0 is it replaced by its
+    asymptote ``lam / (s + 1 - lam)``. Zero where ``lam`` is 0.
+    """
+    lam = np.asarray(lam, dtype=float)
+    s = np.maximum(np.asarray(sold, dtype=float), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        num = stats.poisson.sf(s - 2, lam)
+        den = stats.poisson.sf(s - 1, lam)
+        excess = lam * num / den - s
+        asym = lam / np.maximum(s + 1 - lam, 1.0)
+    excess = np.where((den > 0) & np.isfinite(excess), excess, asym)
+    return np.where(lam > 0, np.maximum(excess, 0.0), 0.0)
+
+
 def _lost_sales(stockouts: pd.DataFrame) -> pd.DataFrame:
     """Estimated lost units per (week_start, segment) for STORE, 'all' included."""
-    s = stockouts["units"].to_numpy(dtype=float).clip(min=0)
-    lam = stockouts["lam"].to_numpy(dtype=float)
-    lost = np.where(lam > 0, conditional_poisson_mean(lam, s) - s, 0.0)
+    lost = lost_units(stockouts["lam"].to_numpy(dtype=float), stockouts["units"].to_numpy(float))
     per = stockouts[["week_start", "segment"]].assign(lost_units_est=lost)
     by_seg = per.groupby(["week_start", "segment"], as_index=False)["lost_units_est"].sum()
     total = per.groupby("week_start", as_index=False)["lost_units_est"].sum().assign(segment="all")
@@ -218,9 +236,9 @@ def inventory_performance(
         demand = agg["units_sold"] + agg["lost_units_est"]
         agg["fill_rate_est"] = (agg["units_sold"] / demand.where(demand > 0)).where(is_store)
         value = agg["avg_on_hand_value"].where(agg["avg_on_hand_value"] > 0)
-        daily_cogs = (agg["cogs"] / agg["n_days"]).where(agg["cogs"] > 0)
+        daily_cogs = agg["cogs"] / agg["n_days"]
         agg["inventory_turns"] = 365.0 * daily_cogs / value
-        agg["days_of_supply"] = value / daily_cogs
+        agg["days_of_supply"] = value / daily_cogs.where(daily_cogs > 0)
     out = agg[list(PERFORMANCE_COLUMNS)].sort_values(["week_start", "echelon", "segment"])
     for c in ("n_days", "sku_locations", "sku_location_days", "stockout_days"):
         out[c] = out[c].astype(np.int64)

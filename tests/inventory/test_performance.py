@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ml.inventory.performance import PERFORMANCE_COLUMNS, inventory_performance
+from ml.inventory.performance import PERFORMANCE_COLUMNS, inventory_performance, lost_units
 
 DAYS = pd.date_range("2026-01-05", periods=14, freq="D")  # Monday, two full weeks
 
@@ -103,3 +103,18 @@ def test_dc_turns_use_the_stores_sales_and_unknown_days_are_left_out(
 def test_columns_and_one_row_per_week_echelon_and_segment(result: pd.DataFrame) -> None:
     assert list(result.reset_index().columns) == list(PERFORMANCE_COLUMNS)
     assert len(result) == 2 * 2 * 2 and result.index.is_unique
+
+
+def test_lost_units_stay_exact_far_in_the_tail() -> None:
+    # a day that sold 153 against a usual 72.8: P(D >= s) is about 1e-16
+    lam = np.array([72.8, 10.0, 3.0, 0.0])
+    sold = np.array([153.0, 4.0, 0.0, 2.0])
+    k = np.arange(0, 600)
+    want = []
+    for lm, s in zip(lam[:3], sold[:3], strict=True):
+        p = stats.poisson.pmf(k[k >= s], lm)
+        want.append((p * (k[k >= s] - s)).sum() / p.sum())
+    got = lost_units(lam, sold)
+    assert got[:3] == pytest.approx(want, rel=1e-6)
+    assert got[2] == pytest.approx(3.0)  # nothing sold: the whole day's demand was lost
+    assert got[3] == 0.0

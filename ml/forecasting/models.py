@@ -16,6 +16,10 @@ Families
 * :func:`croston_sba` / :func:`tsb_forecast` - intermittent-demand methods (Syntetos-Boylan
   approximation of Croston; Teunter-Syntetos-Babai with demand-probability decay).
 * :class:`GlobalGBM` - one gradient-boosting model across all series (direct multi-horizon).
+
+Updates without refitting: :func:`ets_filter` re-runs the ETS recursion with the grid point a fit
+chose per series; :func:`croston_sba_state` / :func:`tsb_state` take the smoothing a fit chose
+(``choice``) and only run the state over the data.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.quality.asset_checks import quality_checks
+from orchestration.defs.quality.publish import published_plan
+
 
 def build_defs() -> dg.Definitions:
-    """Assets, checks, jobs, schedules and sensors of the `quality` domain."""
-    return dg.Definitions()
+    """Great Expectations asset checks (raw extracts, marts, forecast, staged plan) and the
+    write-audit-publish asset ``published/published_plan``."""
+    return dg.Definitions(assets=[published_plan], asset_checks=quality_checks)

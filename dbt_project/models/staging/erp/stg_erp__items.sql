@@ -86,6 +86,7 @@ final as (
                 or case_pack < 1
                 or moq < 0
                 or default_lead_time_days < 0
+                or default_lead_time_days > {{ var('max_lead_time_days') }}
                 then 'invalid_value'
         end as row_reject_reason,
         _copy_number > 1 as is_duplicate,

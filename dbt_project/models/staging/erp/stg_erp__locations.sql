@@ -67,6 +67,7 @@ final as (
             when {{ is_unparseable('open_date_text', 'open_date') }} then 'unparseable_date'
             when location_type not in ('STORE', 'DC')
                 or transfer_lead_time_days < 0
+                or transfer_lead_time_days > {{ var('max_lead_time_days') }}
                 or capacity_units < 0
                 or replenished_from = location_id
                 then 'invalid_value'

@@ -57,7 +57,10 @@ final as (
             when {{ is_unparseable('default_lead_time_days_text', 'default_lead_time_days') }}
                 then 'unparseable_number'
             when {{ is_unparseable('order_cost_text', 'order_cost') }} then 'unparseable_number'
-            when default_lead_time_days < 0 or order_cost < 0 then 'invalid_value'
+            when default_lead_time_days < 0
+                or default_lead_time_days > {{ var('max_lead_time_days') }}
+                or order_cost < 0
+                then 'invalid_value'
         end as row_reject_reason,
         _copy_number > 1 as is_duplicate,
         _last_copy_position,

@@ -230,9 +230,9 @@ def test_retrain_schedules_request_velocity_refits_that_validate_against_the_job
     from orchestration.defs.forecasting.jobs import retrain_run_config
 
     job = defs.resolve_job_def("retrain_forecasts")
-    assert {n for n in job.graph.node_dict} == {
-        "forecasting__demand_forecast_model",
-        "forecasting__demand_forecast",
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "forecasting/demand_forecast_model",
+        "forecasting/demand_forecast",
     }
     cases = {
         # (tick: a Sunday 22:00 UTC / the 1st of a month 22:00 UTC, cron, velocity class)

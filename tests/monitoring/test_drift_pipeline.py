@@ -20,6 +20,11 @@ import pandas as pd
 import pytest
 
 from ml.demo_erp import DemoConfig, generate_demo_erp
+
+# Imported at collection, under the session's environment: importing the module builds its
+# `defs` from the environment of that moment, and the session's planning run uses them; the
+# scenarios below build their own definitions with build_definitions() under their paths.
+from orchestration.definitions import build_definitions
 from orchestration.defs.monitoring.assets import FORECAST_DRIFT_KEY
 
 pytestmark = pytest.mark.integration
@@ -106,8 +111,6 @@ def _scenario(base: Path, shifted: bool) -> Iterator[Scenario]:
         mp.setenv("STOCKPILOT_WAREHOUSE", str(data / "warehouse.duckdb"))
         config = DemoConfig(**NETWORK, **(SHIFT if shifted else {}), verbose=False)
         summary = generate_demo_erp(config, data / "landing", truth_dir=data / "truth")
-        from orchestration.definitions import build_definitions
-
         defs = build_definitions()
         with dg.instance_for_test(temp_dir=str(base / "dagster_home")) as instance:
             assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success

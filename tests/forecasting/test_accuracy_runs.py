@@ -39,15 +39,20 @@ def _parse_dates(values: pd.Series) -> pd.Series:
 
 
 def _hold_back(landing: Path, cut: pd.Timestamp) -> None:
-    """Remove every sales / snapshot row dated on or after ``cut`` from the landing files."""
+    """Hold back every sales / snapshot row dated on or after ``cut``.
+
+    A file mostly after ``cut`` is held back whole (its few late-arriving rows dated before
+    ``cut`` come with it, as they would from the ERP); a file mostly before it is cut at ``cut``
+    (the month's export so far).
+    """
     for extract, column in DATE_COLUMNS.items():
         for path in sorted((landing / extract).iterdir()):
             frame = pd.read_parquet(path)
-            keep = _parse_dates(frame[column])
-            keep = keep.isna() | (keep < cut)
+            dates = _parse_dates(frame[column])
+            keep = dates.isna() | (dates < cut)
             if keep.all():
                 continue
-            if keep.any():
+            if dates.median() < cut:
                 frame[keep.to_numpy()].to_parquet(path, index=False)
             else:
                 path.unlink()

@@ -9,6 +9,9 @@ Public entry points:
 * :func:`~ml.forecasting.cold_start.cold_start_forecast` - forecasts for new SKU-locations.
 * :func:`~ml.forecasting.backtest.rolling_origin_backtest` - accuracy tables and charts.
 * :class:`~ml.forecasting.registry.ModelRegistry` - versioned model artifacts.
+* :func:`~ml.forecasting.lifecycle.plan_retraining` / :func:`~ml.forecasting.lifecycle.compose_version`
+  - which series to refit or update, and a model version built from both.
+* :func:`~ml.forecasting.accuracy.realised_accuracy` - accuracy of stored forecasts once observed.
 
 This package never imports dagster.
 """

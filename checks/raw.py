@@ -539,8 +539,13 @@ def _parsed_list(spec: RawExtract) -> str:
             continue
         expr = PARSERS[c.type](f'"{c.name}"')
         if c.type == "date":
-            # the DATE for derived durations (dropped from the frame), yyyymmdd for the suite
+            # the DATE for derived durations (dropped from the frame), yyyymmdd for the suite,
+            # and the text when it has a date's format but is no calendar date (2025-14-03)
             cols.append(f'{expr} as "{c.name}__date"')
+            cols.append(
+                f'case when "{c.name}" is not null and "{c.name}__date" is null '
+                f'then "{c.name}" end as "{c.name}__not_a_date"'
+            )
             expr = date_as_yyyymmdd(f'"{c.name}__date"')
         cols.append(f'{expr} as "{c.name}__value"')
     return (",\n        ".join(cols) + ",") if cols else ""

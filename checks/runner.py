@@ -392,7 +392,8 @@ def _result_dict(
             if isinstance(v, Mapping) and v.get("raised_exception"):
                 exception = str(v.get("exception_message") or "exception")
                 break
-    index_list = res.get("unexpected_index_list") or []
+    # COMPLETE results list every unexpected row, SUMMARY results the first examples
+    index_list = res.get("unexpected_index_list") or res.get("partial_unexpected_index_list") or []
     out: dict[str, Any] = {
         "_position": position,
         "expectation_type": cfg.type,
@@ -422,7 +423,7 @@ def _result_dict(
     if exception:
         out["success"] = False
     mostly = kwargs.get("mostly")
-    if partition and index_list and res.get("unexpected_count"):
+    if partition and res.get("unexpected_index_list") and res.get("unexpected_count"):
         _apply_partition_mostly(out, cfg.type, columns, frame, partition, index_list, mostly)
     return out
 

@@ -25,6 +25,9 @@ INVENTORY_ASSETS = {
     "policy_backtest",
     "inventory_kpis",
     "what_if_scenarios",
+    "planner_overrides",
+    "plan_exceptions",
+    "inventory_performance",
 }
 
 

@@ -107,6 +107,26 @@ def test_a_corrected_reexport_replaces_the_rows_of_that_file(tmp_path: Path, con
     )
 
 
+def test_going_back_to_an_earlier_version_of_a_file_loads_it_again(tmp_path: Path, con) -> None:
+    landing = tmp_path / "landing"
+    _write_minimal_drop(landing)
+    items = landing / "items" / "items.csv"
+    version_a = items.read_text()
+    load_landing(con, landing)
+    rows_a = con.execute("SELECT sku, unit_cost FROM raw.items ORDER BY sku").fetchall()
+    items.write_text("sku,category,unit_cost,unit_price\nA-1,FOOD,1.60,2.99\n")
+    load_landing(con, landing)
+    assert con.execute("SELECT sku, unit_cost FROM raw.items").fetchall() == [("A-1", "1.60")]
+    items.write_text(version_a)  # the ERP re-sends the first version
+    report = load_landing(con, landing)
+    [result] = [f for f in report.files if f.extract == "items"]
+    assert (result.status, result.replaced_rows) == ("loaded", 1)
+    assert con.execute("SELECT sku, unit_cost FROM raw.items ORDER BY sku").fetchall() == rows_a
+    # and once more without a change: skipped
+    again = [f for f in load_landing(con, landing).files if f.extract == "items"]
+    assert again[0].status == "skipped"
+
+
 def test_a_file_without_a_required_column_is_rejected_whole(tmp_path: Path, con) -> None:
     landing = tmp_path / "landing"
     _write_minimal_drop(landing)

@@ -8,8 +8,9 @@ silently coerced NULL. Every contract column is stored as VARCHAR, plus lineage 
 which file and row it came from.
 
 Idempotence: each file is identified by its path relative to the landing folder and its SHA-256.
-A file already registered with the same checksum is skipped; a file whose checksum changed (a
-corrected re-export) replaces the rows previously loaded from that path. Each file is loaded in one
+A file whose latest registration has the same checksum is skipped; a file whose checksum changed
+(a corrected re-export, or a return to an earlier version) replaces the rows previously loaded
+from that path. Each file is loaded in one
 transaction together with its registry entry, so a crash never leaves half a file behind.
 """
 
@@ -163,11 +164,17 @@ def _read_as_text(
 
 
 def _already_registered(con: duckdb.DuckDBPyConnection, f: LandedFile, checksum: str) -> bool:
+    """True when the *latest* registration of this path has this checksum.
+
+    Comparing with the latest one only: a file re-exported as A, then B, then A again must load A
+    again (raw holds B's rows by then), not be skipped because A was seen once.
+    """
     rows = con.execute(
-        f"SELECT 1 FROM {REGISTRY} WHERE source_file = ? AND file_checksum = ? LIMIT 1",
-        [f.source_file, checksum],
+        f"SELECT file_checksum FROM {REGISTRY} WHERE source_file = ? "
+        "ORDER BY loaded_at DESC LIMIT 1",
+        [f.source_file],
     ).fetchall()
-    return bool(rows)
+    return bool(rows) and rows[0][0] == checksum
 
 
 def load_file(con: duckdb.DuckDBPyConnection, f: LandedFile) -> FileResult:

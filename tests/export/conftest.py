@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,6 +141,7 @@ class ErpState:
     retry_after_next: list[tuple[int, str]] = field(default_factory=list)  # (status, header)
     slow_keys: set[str] = field(default_factory=set)  # accept, then answer too late (once)
     slow_seconds: float = 1.0
+    hang_up_after_accepting: int = 0  # accept the next N lines, then close without an answer
     poisoned: set[str] = field(default_factory=set)  # line_ids answered with 422
     down: bool = False  # answer 503 to everything
     accepted: dict[str, dict] = field(default_factory=dict)  # key -> body
@@ -207,6 +209,12 @@ def _handler(state: ErpState) -> type[BaseHTTPRequestHandler]:
                         if key in state.slow_keys:
                             state.slow_keys.discard(key)
                             status = -1  # answer late, outside the lock
+                        elif state.hang_up_after_accepting > 0:
+                            state.hang_up_after_accepting -= 1
+                            status = -2  # the answer is lost: the client must not resend twice
+            if status == -2:
+                self.close_connection = True
+                return
             if status == -1:
                 time.sleep(state.slow_seconds)
                 status = 201
@@ -222,10 +230,10 @@ class LocalErp:
     server: ThreadingHTTPServer
 
 
-@pytest.fixture
-def erp_server() -> Iterator[LocalErp]:
-    """A real HTTP ERP on 127.0.0.1 (random port), reset for every test."""
-    state = ErpState()
+@contextmanager
+def local_erp(state: ErpState | None = None) -> Iterator[LocalErp]:
+    """A real HTTP ERP on 127.0.0.1 (random port, own thread) while the block runs."""
+    state = state or ErpState()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
@@ -236,3 +244,10 @@ def erp_server() -> Iterator[LocalErp]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def erp_server() -> Iterator[LocalErp]:
+    """A local ERP reset for every test."""
+    with local_erp() as erp:
+        yield erp

@@ -136,6 +136,14 @@ def _alerts(metadata) -> list[dict]:
     return metadata["alerts"].value
 
 
+def _open_alert_check(scenario: Scenario) -> dg.AssetCheckEvaluation:
+    """The latest evaluation of the drift asset's open-alert check (what the UI shows)."""
+    key = dg.AssetCheckKey(FORECAST_DRIFT_KEY, "no_unreviewed_drift_alerts")
+    record = scenario.instance.get_latest_asset_check_evaluation_record(key)
+    assert record is not None and record.event is not None
+    return record.event.dagster_event.event_specific_data
+
+
 def test_a_normal_drop_raises_no_drift_alert(normal: Scenario) -> None:
     md = normal.latest_drift().asset_materialization.metadata
     assert md["drift_detected"].value is False
@@ -146,6 +154,8 @@ def test_a_normal_drop_raises_no_drift_alert(normal: Scenario) -> None:
     assert abs(float(demand["change"].iloc[0])) < 0.1
     assert normal.query("select count(*) as n from monitoring.drift_alerts")["n"].iloc[0] == 0
     assert normal.tick(None).skip_message.endswith("no drift")
+    check = _open_alert_check(normal)
+    assert check.passed and check.metadata["open_alerts"].value == 0
 
 
 def test_a_shifted_drop_raises_alerts_for_the_shifted_demand(shifted: Scenario) -> None:
@@ -176,6 +186,11 @@ def test_a_shifted_drop_raises_alerts_for_the_shifted_demand(shifted: Scenario) 
     assert md["report_url"].value == html.resolve().as_uri()
     assert row["report_html"] == str(html)
     assert "DRIFT-" in md["open_alerts"].value
+    # the UI warns: the open-alert check failed with WARN severity, naming the segments
+    check = _open_alert_check(shifted)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert set(check.metadata["open_segments"].value) == set(alerts["segment"])
+    assert check.metadata["newest_report_url"].value == html.resolve().as_uri()
 
 
 def test_a_drift_result_requests_one_retrain_which_makes_a_new_model_version(
@@ -266,6 +281,13 @@ def test_the_sensor_waits_for_a_running_retrain_and_respects_reviews(shifted: Sc
     reopened = shifted.tick(cursor)
     assert [r.run_key for r in reopened.run_requests] == [f"drift-{fourth.storage_id}"]
     assert shifted.tick(reopened.cursor).run_requests == []
+
+    # once every open alert is reviewed, the review run itself clears the UI's warning
+    still_open = shifted.query("select alert_id from monitoring.drift_alerts where status = 'open'")
+    assert not _open_alert_check(shifted).passed
+    assert shifted.review(still_open["alert_id"].tolist(), "resolve", "retrained").success
+    cleared = _open_alert_check(shifted)
+    assert cleared.passed and cleared.metadata["open_alerts"].value == 0
 
     # report retention: the last runs asked to keep 2 report folders
     folders = [p for p in (shifted.base / "data" / "reports" / "drift").iterdir() if p.is_dir()]

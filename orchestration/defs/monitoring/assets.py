@@ -83,7 +83,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _file_link(path: Path | str) -> str:
+def file_link(path: Path | str) -> str:
     return Path(path).resolve().as_uri()
 
 
@@ -99,7 +99,7 @@ def open_alerts_markdown(alerts: pd.DataFrame, limit: int = 20) -> str:
     ]
     for r in view.itertuples(index=False):
         features = ", ".join(json.loads(r.drifted_features or "[]"))
-        link = f"[html]({_file_link(r.report_html)})" if r.report_html else ""
+        link = f"[html]({file_link(r.report_html)})" if r.report_html else ""
         lines.append(
             f"| {r.alert_id} | {pd.Timestamp(r.created_at):%Y-%m-%d %H:%M} | {r.segment} | "
             f"{features} | {float(r.magnitude):+.1%} | {int(r.affected_sku_locations)} | {link} |"
@@ -198,7 +198,7 @@ def forecast_drift(
         (folder / "drift_chart.png").write_bytes(png)
         report = {
             "report_html": dg.MetadataValue.path(html),
-            "report_url": dg.MetadataValue.url(_file_link(html)),
+            "report_url": dg.MetadataValue.url(file_link(html)),
             "report_json": dg.MetadataValue.path(js),
             "chart": dg.MetadataValue.md(embed_png(png, "reference vs current")),
         }

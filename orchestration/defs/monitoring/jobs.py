@@ -13,7 +13,8 @@ Launch it from the UI (Jobs -> review_drift_alert -> Launchpad) with, for exampl
 It updates ``monitoring.drift_alerts`` and appends one row per alert to
 ``monitoring.drift_alert_reviews`` in one transaction, then logs an ``AssetObservation`` on
 ``monitoring/forecast_drift`` with the new statuses, which is how the retraining sensor learns
-about acknowledgements without opening the warehouse.
+about acknowledgements without opening the warehouse, and a new evaluation of the asset check
+``no_unreviewed_drift_alerts`` so the UI's warning clears once every alert is reviewed.
 """
 
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from pydantic import Field
 
 from ml.monitoring.alerts import TRANSITIONS, apply_review
 from orchestration.defs.monitoring.assets import FORECAST_DRIFT_KEY, open_alerts_markdown
+from orchestration.defs.monitoring.checks import review_evaluation
 from orchestration.defs.monitoring.tables import (
     connect,
     ensure_tables,
@@ -91,6 +93,8 @@ def review_drift_alerts(
             },
         )
     )
+    # the open-alert check follows the review at once (not only at the next drift run)
+    context.log_event(review_evaluation(after))
 
 
 @dg.job(

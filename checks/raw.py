@@ -532,6 +532,15 @@ def _select_list(spec: RawExtract) -> str:
     return ",\n        ".join(cols)
 
 
+#: The date formats of the contract, as a shape only (the suites' regex rule, without anchors):
+#: a value of this shape that does not parse is no calendar date; any other shape is already
+#: the regex rule's to report, so it is not flagged twice.
+DATE_SHAPE = (
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{8}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"
+    r"|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]00:00:00(?:\.0+)?"
+)
+
+
 def _parsed_list(spec: RawExtract) -> str:
     cols = []
     for c in spec.columns:
@@ -543,7 +552,8 @@ def _parsed_list(spec: RawExtract) -> str:
             # and the text when it has a date's format but is no calendar date (2025-14-03)
             cols.append(f'{expr} as "{c.name}__date"')
             cols.append(
-                f'case when "{c.name}" is not null and "{c.name}__date" is null '
+                f'case when "{c.name}__date" is null '
+                f"and regexp_full_match(\"{c.name}\", '{DATE_SHAPE}') "
                 f'then "{c.name}" end as "{c.name}__not_a_date"'
             )
             expr = date_as_yyyymmdd(f'"{c.name}__date"')

@@ -72,12 +72,12 @@ def _landing_is_empty(landing: Path) -> bool:
     return not (landing / "sales").is_dir() or not any((landing / "sales").iterdir())
 
 
-def _summarise(run_id: str, started: float) -> None:
+def _summarise(run_id: str, started: float, result=None, job: str = "weekly_planning") -> None:
     import duckdb
 
     path = settings.warehouse_path()
     _print("")
-    _print(f"weekly planning run {run_id} succeeded in {time.perf_counter() - started:.0f}s")
+    _print(f"{job} run {run_id} succeeded in {time.perf_counter() - started:.0f}s")
     _print(f"warehouse: {path}")
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -125,6 +125,7 @@ def _summarise(run_id: str, started: float) -> None:
                 _print(f"  {model:<18} {segment:<13} {n:>6} {pinball:>8.3f} {cover:>8.1%} {pit_s}")
         if "policy_backtest_segments" in names:
             _print_policy_backtest(con)
+        _print_operations(con, result)
     finally:
         con.close()
     _print("")
@@ -164,6 +165,82 @@ def _print_policy_backtest(con) -> None:
         )
 
 
+def _table_names(con, schema: str) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _print_operations(con, result) -> None:
+    """What the data team acts on: checks, the published plan, the ERP, exceptions, drift."""
+    if result is not None:
+        evaluations = result.get_asset_check_evaluations()
+        failed = [e for e in evaluations if not e.passed]
+        _print(
+            f"asset checks: {len(evaluations) - len(failed)} of {len(evaluations)} passed"
+            + (
+                "; failed: " + ", ".join(f"{e.check_name} ({e.severity.name})" for e in failed[:8])
+                if failed
+                else ""
+            )
+        )
+    if "plan_versions" in _table_names(con, "published"):
+        latest = con.execute(
+            "SELECT plan_id, status, failed_checks FROM published.plan_versions "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+        if latest and latest[1] != "published":
+            _print(
+                f"plan {latest[0]} {latest[1]} (failed: {latest[2]}); the last good plan stays "
+                "published"
+            )
+        row = con.execute(
+            "SELECT plan_id, n_purchase_order_lines, n_transfer_lines, order_value "
+            "FROM published.plan_versions WHERE status = 'published' "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+        if row:
+            _print(
+                f"published plan {row[0]}: {row[1]:,} purchase-order lines, {row[2]:,} transfer "
+                f"lines, order value {row[3]:,.0f} (published.*; files in "
+                f"{settings.data_dir() / 'export' / row[0]})"
+            )
+            counts = []
+            if "erp_deliveries" in _table_names(con, "export"):
+                counts = con.execute(
+                    "SELECT status, count(*) FROM export.erp_deliveries WHERE plan_id = ? "
+                    "GROUP BY status ORDER BY status",
+                    [row[0]],
+                ).fetchall()
+            if counts:
+                _print("  ERP push: " + ", ".join(f"{n:,} {st}" for st, n in counts))
+            elif not os.environ.get("STOCKPILOT_ERP_URL"):
+                _print("  ERP push: off (set STOCKPILOT_ERP_URL and STOCKPILOT_ERP_TOKEN)")
+    if "plan_exceptions" in _table_names(con, "inventory"):
+        rows = con.execute(
+            "SELECT exception_type, count(*) FROM inventory.plan_exceptions "
+            "GROUP BY ALL ORDER BY 2 DESC"
+        ).fetchall()
+        _print(
+            "plan exceptions to review (inventory.plan_exceptions): "
+            + (", ".join(f"{t} {n:,}" for t, n in rows) if rows else "none")
+        )
+    if "drift_alerts" in _table_names(con, "monitoring"):
+        rows = con.execute(
+            "SELECT segment, report_html FROM monitoring.drift_alerts WHERE status = 'open' "
+            "ORDER BY created_at DESC, segment"
+        ).fetchall()
+        if rows:
+            segments = sorted({r[0] for r in rows})
+            _print(
+                f"drift: {len(rows)} open alert(s) ({', '.join(segments)}); report {rows[0][1]}; "
+                "review with the job review_drift_alert (docs/monitoring.md)"
+            )
+        else:
+            _print("drift: no open alerts")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings.export_environment()
     settings.ensure_dagster_home()
@@ -173,16 +250,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     job = defs.resolve_job_def(args.job)
-    _print(f"running job '{args.job}' (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    selection = None
+    if getattr(args, "select", None):
+        prefixes = [tuple(p.strip().split("/")) for p in args.select.split(",") if p.strip()]
+        keys = job.asset_layer.selected_asset_keys
+        selection = sorted(
+            (k for k in keys if any(tuple(k.path[: len(p)]) == p for p in prefixes)), key=str
+        )
+        if not selection:
+            _print(f"error: --select {args.select!r} matches no asset of job '{args.job}'")
+            return 2
+    what = f" ({len(selection)} assets)" if selection else ""
+    _print(f"running job '{args.job}'{what} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=selection
+        )
     if not result.success:
         failures = [e for e in result.all_events if e.is_failure]
         for event in failures[:5]:
             _print(f"FAILED {event.step_key}: {event.message}")
         _print(f"run {result.run_id} failed; open the UI for the full log (make ui)")
         return 1
-    _summarise(result.run_id, started)
+    _summarise(result.run_id, started, result, job=args.job)
     return 0
 
 
@@ -258,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a job in this process")
     r.add_argument("--job", default="weekly_planning")
+    r.add_argument(
+        "--select",
+        help="only the job's assets under these key prefixes, comma-separated "
+        "(e.g. 'raw' to load and validate new files without rebuilding the marts)",
+    )
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="generate demo data if needed, then run weekly_planning")

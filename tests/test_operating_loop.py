@@ -19,13 +19,6 @@ One story, each step a real run on a real warehouse file and a persistent Dagste
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +39,7 @@ from orchestration.definitions import build_definitions
 from orchestration.defs.export.resources import TOKEN_ENV, URL_ENV
 from orchestration.defs.monitoring.assets import FORECAST_DRIFT_KEY
 from tests.export.conftest import TOKEN, ErpState, local_erp
+from tests.ui_helpers import browser_page, dagster_ui, dismiss_community_modal
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -99,14 +93,13 @@ class Loop:
         ctx = dg.build_sensor_context(instance=self.instance, cursor=cursor, definitions=self.defs)
         return sensor.evaluate_tick(ctx)
 
-    def check_state(self, key: dg.AssetCheckKey) -> dg.AssetCheckEvaluation:
-        """The latest evaluation of the check (a run that skipped it does not count)."""
-        history = self.instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
-        for record in history:
-            data = record.event.dagster_event.event_specific_data if record.event else None
-            if isinstance(data, dg.AssetCheckEvaluation):
-                return data
-        raise AssertionError(f"{key} was never evaluated")
+    def check_state(self, key: dg.AssetCheckKey) -> tuple[dg.AssetCheckEvaluation, str]:
+        """The latest record of the check, as the UI shows it: (evaluation, run id)."""
+        record = self.instance.get_latest_asset_check_evaluation_record(key)
+        assert record is not None and record.event is not None, key
+        data = record.event.dagster_event.event_specific_data
+        assert isinstance(data, dg.AssetCheckEvaluation), (key, record.status)
+        return data, record.run_id
 
 
 def _break_a_sales_file(landing: Path) -> str:
@@ -268,82 +261,40 @@ def test_a_broken_drop_is_blocked_and_leaves_the_plan_and_the_erp_alone(loop: Lo
 # the UI on the loop's instance
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-
-
 @pytest.fixture(scope="module")
 def loop_ui(loop: Loop) -> Iterator[str]:
-    port = _free_port()
-    with open(loop.base / "webserver.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **loop.env},
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError((loop.base / "webserver.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+    with dagster_ui(loop.base / "webserver.log", env=loop.env) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_ui_shows_the_failed_raw_check_the_drift_warning_and_the_retrain(
     loop: Loop, loop_ui: str
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     # what the UI reads, straight from the instance
-    assert not loop.check_state(RAW_SALES_CHECK).passed
-    drift = loop.check_state(DRIFT_CHECK)
+    raw_sales, raw_run = loop.check_state(RAW_SALES_CHECK)
+    assert not raw_sales.passed and raw_run == loop.broken.run_id
+    # the drift warning survives the blocked run: still the first run's evaluation, still open
+    drift, drift_run = loop.check_state(DRIFT_CHECK)
+    assert drift_run == loop.first.run_id
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
     open_segments = sorted(loop.query("select segment from monitoring.drift_alerts")["segment"])
     assert drift.description == f"{len(open_segments)} open drift alert(s): " + ", ".join(
         open_segments
     )
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     shots = Path(os.environ.get("STOCKPILOT_SCREENSHOT_DIR") or loop.base)
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(90_000)
+    with browser_page() as page:
         try:
             page.goto(f"{loop_ui}/assets/raw/sales?view=checks")
-            _skip_modal(page)
+            dismiss_community_modal(page)
             page.get_by_text("raw_sales").first.wait_for()
-            page.get_by_text("Failed").first.wait_for()
+            # the failed evaluation of the broken run: "24/25 expectations met on 967 rows: ..."
+            page.get_by_text(raw_sales.description.split(":")[0]).first.wait_for()
             page.screenshot(path=str(shots / "loop-raw-sales-check.png"))
 
             page.goto(f"{loop_ui}/assets/monitoring/forecast_drift?view=checks")
             page.get_by_text("no_unreviewed_drift_alerts").first.wait_for()
-            # the broken run skipped it (latest: "Execution failed"); its history has the warning
-            page.get_by_text("Execution history").first.click()
             page.get_by_text(drift.description).first.wait_for()
             page.screenshot(path=str(shots / "loop-drift-check.png"))
 
@@ -355,14 +306,3 @@ def test_the_ui_shows_the_failed_raw_check_the_drift_warning_and_the_retrain(
         except Exception:
             page.screenshot(path=str(shots / "loop-failure.png"))
             raise
-        finally:
-            browser.close()
-
-
-def _skip_modal(page) -> None:
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.wait_for(timeout=5_000)
-        skip.click()
-    except Exception:  # the community modal shows once per fresh instance
-        pass

@@ -171,7 +171,7 @@ def _already_registered(con: duckdb.DuckDBPyConnection, f: LandedFile, checksum:
     """
     rows = con.execute(
         f"SELECT file_checksum FROM {REGISTRY} WHERE source_file = ? "
-        "ORDER BY loaded_at DESC LIMIT 1",
+        "ORDER BY loaded_at DESC, rowid DESC LIMIT 1",  # append-only: rowid breaks ties
         [f.source_file],
     ).fetchall()
     return bool(rows) and rows[0][0] == checksum

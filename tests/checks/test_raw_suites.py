@@ -74,6 +74,33 @@ def test_sales_file_with_comma_decimal_quantities_fails_the_number_format_rule(
     assert result["worst_partition"] == f"sales/{target.name}"
 
 
+def test_impossible_calendar_dates_fail_the_calendar_rule_and_other_shapes_the_format_rule(
+    drop_copy: Path, warehouse_file
+):
+    target = _middle(drop_copy, "sales")
+    rng = np.random.default_rng(4)
+
+    def dates(frame: pd.DataFrame) -> pd.DataFrame:
+        draw = rng.random(len(frame))
+        frame.loc[draw < 0.1, "sale_date"] = "2025-02-30"  # the format, but no such day
+        frame.loc[(draw >= 0.1) & (draw < 0.2), "sale_date"] = "soon"  # not even the format
+        return frame
+
+    rewrite_parquet(target, dates)
+    v = validate_extracts(load(drop_copy, warehouse_file), ["sales"])["sales"]
+    failed = v.failed()
+    calendar = failed[("expect_column_values_to_be_null", "sale_date__not_a_date")]
+    shape = failed[("expect_column_values_to_match_regex", "sale_date")]
+    # each bad value is reported by exactly one of the two rules (the demo's own dirty dates,
+    # such as a month 13, come on top)
+    calendar_values = set(map(str, calendar["partial_unexpected_list"]))
+    shape_values = set(map(str, shape["partial_unexpected_list"]))
+    assert "2025-02-30" in calendar_values and "soon" not in calendar_values
+    assert "soon" in shape_values and "2025-02-30" not in shape_values
+    assert calendar["meta"]["quarantine_reason"] == shape["meta"]["quarantine_reason"]
+    assert calendar["worst_partition"] == f"sales/{target.name}"
+
+
 def test_snapshot_file_full_of_negative_on_hand_fails_the_range_rule(
     drop_copy: Path, warehouse_file
 ):

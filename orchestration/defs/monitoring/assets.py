@@ -248,6 +248,8 @@ def forecast_drift(
     seg_view = segments.assign(
         drifted_features=segments["drifted_features"].map(lambda f: ", ".join(f) or "-")
     ).drop(columns=["affected_sample"])
+    # the open-alert check follows every drift run (see orchestration/defs/monitoring/checks.py)
+    context.log_event(review_evaluation(all_alerts))
     return dg.MaterializeResult(
         metadata={
             "drift_detected": bool(len(alerts)),
@@ -294,3 +296,51 @@ def forecast_drift(
 
 
 monitoring_assets = [forecast_drift]
+
+
+REVIEW_HINT = (
+    "Review in Launchpad of job `review_drift_alert`: "
+    "`ops: {review_drift_alerts: {config: {alert_ids: [...], action: acknowledge | resolve, "
+    "reviewer: you, note: why}}}` (docs/monitoring.md)."
+)
+
+
+CHECK_NAME = "no_unreviewed_drift_alerts"
+
+
+def review_state(alerts: pd.DataFrame | None) -> tuple[bool, str, dict[str, object]]:
+    """``(passed, description, metadata)`` of the open-alert check on the ``alerts`` table."""
+    current = open_alerts(alerts) if alerts is not None else None
+    n_open = 0 if current is None else len(current)
+    segments = [] if current is None else sorted(current["segment"].unique().tolist())
+    metadata: dict[str, object] = {
+        "open_alerts": n_open,
+        "open_segments": dg.MetadataValue.json(segments),
+        "alerts": dg.MetadataValue.md(
+            "no open drift alerts" if alerts is None else open_alerts_markdown(alerts)
+        ),
+    }
+    if n_open:
+        newest = current.iloc[0]
+        if newest["report_html"]:
+            metadata["newest_report_url"] = dg.MetadataValue.url(file_link(newest["report_html"]))
+        metadata["how_to_review"] = REVIEW_HINT
+    description = (
+        f"{n_open} open drift alert(s): {', '.join(segments)}"
+        if n_open
+        else "every drift alert is reviewed"
+    )
+    return n_open == 0, description, metadata
+
+
+def review_evaluation(alerts: pd.DataFrame) -> dg.AssetCheckEvaluation:
+    """The check's state on ``alerts``, logged by ``forecast_drift`` and the review job."""
+    passed, description, metadata = review_state(alerts)
+    return dg.AssetCheckEvaluation(
+        asset_key=FORECAST_DRIFT_KEY,
+        check_name=CHECK_NAME,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )

@@ -24,8 +24,11 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from ml.monitoring.alerts import TRANSITIONS, apply_review
-from orchestration.defs.monitoring.assets import FORECAST_DRIFT_KEY, open_alerts_markdown
-from orchestration.defs.monitoring.checks import review_evaluation
+from orchestration.defs.monitoring.assets import (
+    FORECAST_DRIFT_KEY,
+    open_alerts_markdown,
+    review_evaluation,
+)
 from orchestration.defs.monitoring.tables import (
     connect,
     ensure_tables,

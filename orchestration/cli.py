@@ -295,6 +295,15 @@ def cmd_prepare(_: argparse.Namespace) -> int:
     from orchestration.dbt_project import ensure_manifest, stockpilot_dbt_project
 
     _print(f"dbt manifest: {ensure_manifest(stockpilot_dbt_project)}")
+    settings.export_environment()
+    home = settings.ensure_dagster_home()
+    import dagster as dg
+
+    # Create the run storage now, from one process: two runs started at once on a DAGSTER_HOME
+    # that has no storage yet would both create it (and both stamp its schema version).
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+    _print(f"Dagster instance: {home}")
     return 0
 
 

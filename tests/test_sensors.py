@@ -61,3 +61,26 @@ def test_landing_sensor_skips_when_the_folder_is_missing(
     result, _ = _tick(defs.resolve_sensor_def("landing_folder_sensor"), None)
     assert result.run_requests == []
     assert "does not exist" in result.skip_message
+
+
+def test_daily_ingest_and_weekly_planning_schedules_request_their_jobs_at_their_times() -> None:
+    from datetime import UTC, datetime
+
+    cases = {
+        # name: (job, cron, a tick it fires at: 02:00 daily / Monday 04:00)
+        "daily_ingest": ("ingest", "0 2 * * *", datetime(2026, 3, 4, 2, tzinfo=UTC)),
+        "weekly_planning_schedule": (
+            "weekly_planning",
+            "0 4 * * 1",
+            datetime(2026, 3, 2, 4, tzinfo=UTC),
+        ),
+    }
+    for name, (job, cron, tick) in cases.items():
+        schedule = defs.resolve_schedule_def(name)
+        assert schedule.job_name == job and schedule.execution_timezone == "UTC"
+        assert schedule.cron_schedule == cron
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        data = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
+        assert len(data.run_requests) == 1
+        assert data.run_requests[0].run_config == {}  # the job's defaults: nothing to pass
+        assert dg.validate_run_config(defs.resolve_job_def(job), {})

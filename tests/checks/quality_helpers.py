@@ -14,7 +14,18 @@ import pyarrow.parquet as pq
 
 import checks
 from checks import raw
+from orchestration.ingest.contract import CONTRACT
 from orchestration.ingest.landing import load_landing
+
+#: The suites run as asset checks in the weekly job (the check name is the suite name).
+CHECKED_SUITES = {f"raw_{e}" for e in CONTRACT} | {
+    "marts_fct_daily_demand",
+    "marts_fct_purchase_order_lines",
+    "marts_fct_inventory_positions",
+    "forecasting_demand_forecast",
+    "inventory_replenishment_recommendations",
+    "inventory_allocation_plan",
+}
 
 
 def load(landing: Path, warehouse: Path) -> duckdb.DuckDBPyConnection:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
-from quality_helpers import monthly_files, rewrite_parquet
+from quality_helpers import CHECKED_SUITES, monthly_files, rewrite_parquet
 
 import checks
 from checks import raw, tables
@@ -25,14 +25,7 @@ from orchestration.ingest.contract import CONTRACT
 
 pytestmark = pytest.mark.integration
 
-QUALITY_CHECKS = {f"raw_{e}" for e in CONTRACT} | {
-    "marts_fct_daily_demand",
-    "marts_fct_purchase_order_lines",
-    "marts_fct_inventory_positions",
-    "forecasting_demand_forecast",
-    "inventory_replenishment_recommendations",
-    "inventory_allocation_plan",
-}
+QUALITY_CHECKS = CHECKED_SUITES
 #: Quarantine precedence (dbt_project/README.md): a row gets the first reason that applies.
 RANK = {
     "missing_required_value": 1,
